@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Where drainlab keeps what it can rebuild: the default tree, build dirs, ccache."""
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """The cache root; DRAINLAB_CACHE overrides XDG_CACHE_HOME/drainlab."""
+    explicit = os.environ.get("DRAINLAB_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "drainlab"
+
+
+def templates_dir() -> Path:
+    # Installed wheels map top-level templates/ to generator/templates via
+    # package-dir; an editable install or a plain checkout has it beside us.
+    import generator.templates as tpl
+
+    return Path(tpl.__path__[0])

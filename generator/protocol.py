@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The text contract between the guest and the host, in one place.
+
+The selftest scripts (templates/kselftest) print TAP 13 with diagnostic lines
+of these shapes, and the guest /init (templates/initramfs/init.j2) wraps each
+script's output in markers on the serial console. The collector parses only
+what is described here.
+
+Diagnostic lines inside a script's TAP (one line each, space-separated
+key=value pairs; keys are [a-z0-9_]+, values contain no spaces):
+
+    # metric test=<test point> op=<offline|online|cma_alloc|cma_free> us=<latency>
+             result=<ok|EBUSY|EINVAL|EINTR|ENOMEM|timeout|...> [block=memoryN]
+             [round=N] [pages=N] [drains=N] [drain_all_pages=N]
+             [zone_pcp_disable=N] [set_migratetype_isolate=N] [test_pages_isolated=N]
+    # fact <key>=<value> ...      guest facts (block_size_bytes, pageblock_pages, ncpu, ...)
+    # excluded block=memoryN reason=<EINVAL|EBUSY|...> why=<word>
+    # summary script=<name> key=value ...
+
+`drains` is the number of __drain_all_pages() calls during the operation
+(summed over CPUs by the ftrace function profiler); it counts every drain,
+including drain_all_pages() calls that GCC inlined into page_alloc.c callers
+and the forced drain of zone_pcp_disable(). A counter that the running kernel
+cannot trace is left out of the line, never printed as 0.
+
+Console markers printed by the guest /init (at the start of a line):
+
+    DRAINLAB: boot uptime=<s>
+    DRAINLAB: begin <script>
+    DRAINLAB: end <script> rc=<exit code> ms=<elapsed>
+    DRAINLAB: done
+"""
+
+import re
+
+MARK = "DRAINLAB:"
+BOOT_RE = re.compile(r"DRAINLAB: boot uptime=(?P<uptime>[0-9.]+)")
+BEGIN_RE = re.compile(r"DRAINLAB: begin (?P<script>\S+)")
+END_RE = re.compile(r"DRAINLAB: end (?P<script>\S+) rc=(?P<rc>-?\d+) ms=(?P<ms>\d+)")
+DONE_RE = re.compile(r"DRAINLAB: done\b")
+
+DIAG_RE = re.compile(r"^#\s*(?P<kind>metric|fact|excluded|summary)\s+(?P<body>.*)$")
+PAIR_RE = re.compile(r"([a-z0-9_]+)=(\S*)")
+
+# Functions the profiler counts around each operation. Ones missing from the
+# running kernel's available_filter_functions are skipped by the scripts.
+PROFILED_FUNCTIONS = (
+    "__drain_all_pages",
+    "drain_all_pages",
+    "zone_pcp_disable",
+    "set_migratetype_isolate",
+    "test_pages_isolated",
+)
+
+
+def parse_pairs(body: str) -> dict[str, str]:
+    """'a=1 b=x' -> {'a': '1', 'b': 'x'}; text that is not key=value is ignored."""
+    return {k: v for k, v in PAIR_RE.findall(body)}
+
+
+def parse_diagnostic(line: str) -> tuple[str, dict[str, str]] | None:
+    """('metric', {...}) for a drainlab diagnostic line, else None."""
+    m = DIAG_RE.match(line.strip())
+    if not m:
+        return None
+    return m.group("kind"), parse_pairs(m.group("body"))
