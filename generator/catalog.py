@@ -1,0 +1,274 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The variant catalog: sites (where a drain can sit) and variants (target placements).
+
+Both are YAML data, validated here at load so a bad entry is reported as
+file:line before anything touches a tree. A user extends the catalog by
+dropping a YAML file into a directory passed with --catalog.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from generator import paths
+from generator.errors import UserError
+
+NAME_RE = re.compile(r"^[a-z0-9-]+$")  # variant names become directory names
+ANCHORS = (
+    "after-call",
+    "after-call-checked",
+    "before-call",
+    "before-return-in-block-of-call",
+    "before-final-return",
+    "before-function",
+)
+LOOP_VALUES = ("yes", "no", "any")
+PER_PAGEBLOCK = "per-pageblock"
+# x86_64: a 128 MiB memory block holds 64 pageblocks of 2 MiB.
+X86_64_PAGEBLOCKS_PER_BLOCK = 64
+
+
+@dataclass(frozen=True)
+class InsertStep:
+    at: str
+    template: str
+    calls: tuple[str, ...] = ()
+    function: str = ""
+    all: bool = False
+    blank_before: bool = False
+    vars: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    title: str
+    file: str
+    functions: tuple[str, ...]
+    calls: tuple[str, ...]
+    loop: str
+    offline_drains: int | str
+    cma_drains: int | str
+    insert: tuple[InsertStep, ...]
+
+
+@dataclass(frozen=True)
+class CommitSpec:
+    sites: tuple[str, ...]
+    subject: str
+    body: str
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    summary: str
+    history: str
+    sites: frozenset[str]
+    cover_subject: str
+    cover_rationale: str
+    commits: tuple[CommitSpec, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    sites: dict[str, Site]
+    variants: dict[str, Variant]
+
+    def variant(self, name: str) -> Variant:
+        if not NAME_RE.match(name or ""):
+            raise UserError(
+                f"invalid variant name {name!r}", "names are [a-z0-9-]+; see `gen --list`"
+            )
+        if name not in self.variants:
+            raise UserError(
+                f"unknown variant {name!r}", "valid variants: " + ", ".join(self.variants)
+            )
+        return self.variants[name]
+
+    def site_order(self) -> list[str]:
+        return list(self.sites)
+
+
+def expected_drains(site_ids: Iterable[str], sites: dict[str, Site], kind: str,
+                    pageblocks: int = X86_64_PAGEBLOCKS_PER_BLOCK) -> int:
+    """Drains per operation (no retry) for a placement; kind is offline or cma."""
+    total = 0
+    for sid in site_ids:
+        value = getattr(sites[sid], f"{kind}_drains")
+        total += pageblocks if value == PER_PAGEBLOCK else int(value)
+    return total
+
+
+# -- loading ---------------------------------------------------------------
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers where each mapping starts, for error messages."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        line = mark.line + 1 if mark else 0
+        raise UserError(
+            f"malformed YAML at {path}:{line}: {err.problem}", "fix the YAML syntax"
+        ) from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}", "check the path") from None
+
+
+class _Fields:
+    """Typed access to one YAML mapping; every complaint names file:line."""
+
+    def __init__(self, data: Any, path: Path, what: str) -> None:
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: {what} must be a mapping", "see generator/catalog/*.yaml")
+        self.data, self.path, self.what = data, path, what
+        self.line = data.get("__line__", 0)
+
+    def fail(self, problem: str, fix: str) -> UserError:
+        return UserError(f"{self.path}:{self.line}: {self.what}: {problem}", fix)
+
+    def str(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str) or (default is None and not value.strip()):
+            raise self.fail(f"'{key}' must be a non-empty string", f"set {key}: ...")
+        return value
+
+    def strings(self, key: str, required: bool = True) -> tuple[str, ...]:
+        value = self.data.get(key, [] if not required else None)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"'{key}' must be a list of strings", f"set {key}: [a, b]")
+        return tuple(value)
+
+    def unknown(self, allowed: set[str]) -> None:
+        extra = set(self.data) - allowed - {"__line__"}
+        if extra:
+            raise self.fail(f"unknown key(s) {', '.join(sorted(extra))}",
+                            "allowed: " + ", ".join(sorted(allowed)))
+
+
+def _drain_count(f: _Fields, key: str) -> int | str:
+    value = f.data.get(key)
+    if value == PER_PAGEBLOCK or (isinstance(value, int) and value >= 0):
+        return value
+    raise f.fail(f"'{key}' must be a count or {PER_PAGEBLOCK}", f"set {key}: 1")
+
+
+def _load_step(raw: Any, path: Path, site: str) -> InsertStep:
+    f = _Fields(raw, path, f"site {site} insert step")
+    f.unknown({"at", "template", "call", "function", "all", "blank_before", "vars"})
+    at = f.str("at")
+    if at not in ANCHORS:
+        raise f.fail(f"unknown anchor {at!r}", "use one of " + ", ".join(ANCHORS))
+    calls = f.strings("call", required=False)
+    if at.endswith("call") or at.endswith("call-checked"):
+        if not calls:
+            raise f.fail(f"anchor {at} needs 'call'", "set call: [function_name]")
+    function = f.str("function", "") if at == "before-function" else ""
+    if at == "before-function" and not function:
+        raise f.fail("anchor before-function needs 'function'", "set function: name")
+    variables = f.data.get("vars", {}) or {}
+    if not isinstance(variables, dict):
+        raise f.fail("'vars' must be a mapping", "set vars: {zone: zone}")
+    pairs = tuple((k, str(v)) for k, v in variables.items() if k != "__line__")
+    return InsertStep(at, f.str("template"), calls, function, bool(f.data.get("all", False)),
+                      bool(f.data.get("blank_before", False)), pairs)
+
+
+def load_sites(path: Path) -> dict[str, Site]:
+    raw = _load_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of site ids", "see generator/sites.yaml")
+    sites = {}
+    for sid, body in raw.items():
+        if sid == "__line__":
+            continue
+        f = _Fields(body, path, f"site {sid}")
+        f.unknown({"title", "file", "functions", "calls", "loop", "offline_drains",
+                   "cma_drains", "insert"})
+        loop = str(f.data.get("loop", "any"))
+        if loop not in LOOP_VALUES:
+            raise f.fail(f"loop must be one of {', '.join(LOOP_VALUES)}", "set loop: any")
+        steps = f.data.get("insert", [])
+        if not isinstance(steps, list) or not steps:
+            raise f.fail("'insert' must be a non-empty list", "add insert steps")
+        sites[sid] = Site(sid, f.str("title"), f.str("file"), f.strings("functions"),
+                          f.strings("calls"), loop, _drain_count(f, "offline_drains"),
+                          _drain_count(f, "cma_drains"),
+                          tuple(_load_step(s, path, sid) for s in steps))
+    return sites
+
+
+def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
+    f = _Fields(_load_yaml(path), path, "variant")
+    f.unknown({"name", "summary", "history", "sites", "cover", "commits"})
+    name = f.str("name")
+    if not NAME_RE.match(name):
+        raise f.fail(f"invalid name {name!r}", "variant names are [a-z0-9-]+ (they become paths)")
+    target = f.strings("sites", required=False)
+    for sid in target:
+        if sid not in sites:
+            raise f.fail(f"unknown site {sid!r}", "known sites: " + ", ".join(sites))
+    cover = _Fields(f.data.get("cover"), path, f"variant {name} cover")
+    commits = f.data.get("commits")
+    if not isinstance(commits, list) or not commits:
+        raise f.fail("'commits' must be a non-empty list", "add commits: [...]")
+    specs = []
+    for raw in commits:
+        c = _Fields(raw, path, f"variant {name} commit")
+        c.unknown({"sites", "subject", "body", "rationale"})
+        for sid in c.strings("sites"):
+            if sid not in sites:
+                raise c.fail(f"unknown site {sid!r}", "known sites: " + ", ".join(sites))
+        specs.append(CommitSpec(c.strings("sites"), c.str("subject"), c.str("body"),
+                                " ".join(c.str("rationale").split())))
+    covered = [sid for spec in specs for sid in spec.sites]
+    if sorted(covered) != sorted(sites):
+        missing = set(sites) - set(covered)
+        twice = {s for s in covered if covered.count(s) > 1}
+        raise f.fail(
+            f"commits must cover every site exactly once (missing: {sorted(missing)}, "
+            f"repeated: {sorted(twice)})",
+            "list each site id in exactly one commit",
+        )
+    return Variant(name, f.str("summary"), f.str("history"), frozenset(target),
+                   cover.str("subject"), " ".join(cover.str("rationale").split()),
+                   tuple(specs), str(path))
+
+
+def builtin_dir() -> Path:
+    return paths.PACKAGE_DIR / "catalog"
+
+
+def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
+    """Load sites.yaml and every variant file; user directories may add variants."""
+    sites = load_sites(paths.PACKAGE_DIR / "sites.yaml")
+    variants: dict[str, Variant] = {}
+    for directory in (builtin_dir(), *extra_dirs):
+        if not Path(directory).is_dir():
+            raise UserError(f"catalog directory {directory} not found", "pass an existing directory")
+        for path in sorted(Path(directory).glob("*.yaml")):
+            variant = _load_variant(path, sites)
+            if variant.name in variants and directory == builtin_dir():
+                raise UserError(f"{path}: duplicate variant {variant.name}", "rename one of them")
+            variants[variant.name] = variant
+    return Catalog(sites, variants)
