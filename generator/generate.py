@@ -72,9 +72,11 @@ def refuse_dirty(repo: git.Repo, base: str, paths: list[str]) -> None:
     """Uncommitted edits to the files we rewrite would be silently left out."""
     if base != "HEAD":
         return
-    dirty = repo.git.status("--porcelain", "--untracked-files=no", "--", *paths).strip()
-    if dirty:
-        files = ", ".join(line[3:] for line in dirty.splitlines())
+    # --no-optional-locks: a plain status may rewrite the user's index.
+    dirty = repo.git.execute(["git", "--no-optional-locks", "status", "--porcelain",
+                              "--untracked-files=no", "--", *paths], strip_newline_in_stdout=False)
+    if dirty.strip():
+        files = ", ".join(line[3:] for line in dirty.splitlines() if line.strip())
         raise UserError(f"the tree has uncommitted changes in {files}",
                         "commit or stash them, or pass --base REV")
 

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0
+"""gen subcommands: generate, inspect and run drain_all_pages() placement variants.
+
+  gen --list                      variants, one line each
+  gen --variant NAME              write patches/NAME/ (+ kselftest_out/)
+  gen inspect                     where the tree drains now
+  gen tree                        prepare the default linux-source-6.1 tree
+  gen selftests                   render the kselftest directory only
+  gen run --variants a,b|all      apply, build, boot, test, report
+"""
+
+import argparse
+import sys  # noqa: F401
+from pathlib import Path
+
+from generator import tree as kernel_tree
+from generator.catalog import Catalog, expected_drains, load_catalog
+from generator.checkpatch import run_checkpatch
+from generator.generate import GenerateRequest, TreeRequest, generate, inspect
+from generator.series import Series
+
+
+def _tree_request(args: argparse.Namespace) -> TreeRequest:
+    return TreeRequest(args.tree, args.base, tuple(args.catalog))
+
+
+def _cmd_tree(args: argparse.Namespace) -> int:
+    print(kernel_tree.prepare_default_tree().path)
+    return 0
+
+
+def list_lines(catalog: Catalog) -> list[str]:
+    lines = []
+    for v in catalog.variants.values():
+        sites = "+".join(s for s in catalog.sites if s in v.sites) or "none"
+        drains = expected_drains(v.sites, catalog.sites, "offline")
+        retry = " (+1/retry)" if "S4" in v.sites else ""
+        lines.append(f"{v.name:<17} {sites:<12} {drains:>2} drains/128MiB offline{retry:<10}"
+                     f"  {v.summary}  [{v.history}]")
+    return lines
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    for line in list_lines(load_catalog(tuple(args.catalog))):
+        print(line)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    opened, placement = inspect(_tree_request(args))
+    print(f"tree: {opened.tree.path} (Linux {opened.tree.version}), base {args.base}")
+    print(f"{'call':<18} {'function':<44} {'file:line':<26} site")
+    for r in placement.records:
+        function = f"{r.function} via {r.via}" if r.via else r.function
+        where = f"{r.file}:{r.line}"
+        print(f"{r.callee:<18} {function:<44} {where:<26} {r.site or '-'}")
+    sites = "+".join(s for s in opened.catalog.sites if s in placement.sites) or "none"
+    matches = placement.matching_variants(opened.catalog)
+    print(f"placement: {sites}")
+    print(f"matches: {', '.join(matches) if matches else 'no catalog variant'}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    request = GenerateRequest(args.tree, args.base, tuple(args.catalog), args.variant,
+                              args.out, args.signoff)
+    series = generate(request)
+    name = series.plan.variant.name
+    if not series.patches:
+        print(f"{name}: the tree already has this placement; empty series, nothing written")
+    else:
+        print(f"{name}: {len(series.patches)} patch(es) + cover letter in {series.directory}")
+        for commit in series.plan.commits:
+            print(f"  {commit.subject}")
+    status = 0
+    if series.patches and not args.no_checkpatch:
+        status = _report_checkpatch(series)
+    if not args.no_selftests:
+        _render_selftests(args)
+    return status
+
+
+def _report_checkpatch(series: Series) -> int:
+    results = run_checkpatch(series.plan.tree.path, list(series.patches))
+    bad = [r for r in results if not r.clean]
+    for r in results:
+        print(f"  checkpatch {r.patch}: {r.errors} errors, {r.warnings} warnings, {r.checks} checks")
+    return 1 if bad else 0
+
+
+def _render_selftests(args: argparse.Namespace) -> None:
+    try:
+        from generator.selftests import render_selftests
+    except ImportError:  # the selftests stage is optional for series generation
+        return
+    bundle = render_selftests(args.selftests_out, args.profile)
+    print(f"selftests ({bundle.profile.name} profile) in {bundle.directory}")
+
+
+def _cmd_selftests(args: argparse.Namespace) -> int:
+    _render_selftests(args)
+    return 0
+
+
+def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
+    # Subcommands accept the same options; SUPPRESS keeps a value given before
+    # the subcommand from being reset by the subparser's default.
+    d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    p.add_argument("--tree", type=Path, default=d(None),
+                   help="kernel git checkout (default: the linux-source-6.1 tree in the cache)")
+    p.add_argument("--base", default=d("HEAD"), help="revision to start from (default HEAD)")
+    p.add_argument("--catalog", type=Path, action="append", default=d([]),
+                   help="extra directory of variant YAML files (repeatable)")
+    p.add_argument("--profile", default=d("quick"), help="selftest profile: quick or full")
+    p.add_argument("--selftests-out", type=Path, default=d(Path("kselftest_out")),
+                   help="where the kselftest directory goes (default kselftest_out/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="list the variants")
+    parser.add_argument("--variant", help="generate the series for this variant")
+    parser.add_argument("--out", type=Path, default=Path("patches"),
+                        help="series go to OUT/<variant>/ (default patches/)")
+    parser.add_argument("--signoff", help='"Name <mail>" (default: git config of the tree)')
+    parser.add_argument("--no-checkpatch", action="store_true", help="skip checkpatch.pl")
+    parser.add_argument("--no-selftests", action="store_true", help="do not render selftests")
+    _add_tree_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command")
+    for name, func, text in (
+        ("tree", _cmd_tree, "prepare the default linux-source-6.1 tree and print its path"),
+        ("inspect", _cmd_inspect, "show where the tree drains pcplists during isolation"),
+        ("selftests", _cmd_selftests, "render the kselftest directory"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _add_tree_options(p, top=False)
+        p.set_defaults(func=func)
+    return parser
+
+
+def dispatch(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None):
+        return int(args.func(args))
+    if args.list:
+        return _cmd_list(args)
+    if args.variant is not None:
+        return _cmd_generate(args)
+    parser.print_usage(sys.stderr)
+    return 2
