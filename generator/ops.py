@@ -5,11 +5,15 @@ Keeping process handling here means every caller gets the same error shape:
 a missing program is a UserError naming the Debian package that provides it.
 """
 
+import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from generator.errors import InfraError, UserError
 
@@ -77,3 +81,114 @@ def run(
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
         raise InfraError(f"{' '.join(argv[:3])} failed (exit {proc.returncode}): {tail[0]}")
     return done
+
+
+# --- long-running programs (make, qemu): stream output, never leave one behind ---
+
+def spawn(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> "subprocess.Popen[bytes]":
+    """Start a program with stdout+stderr merged into one binary pipe.
+
+    stdin is /dev/null (QEMU -nographic would otherwise put the user's tty in
+    raw mode) and the child leads its own process group, so kill() reaches
+    make's children or QEMU's helpers too.
+    """
+    require_tool(argv[0])
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise InfraError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+
+
+def kill(proc: "subprocess.Popen[bytes]", grace: float = 2.0) -> None:
+    """Stop a spawn()ed program and its process group, close its pipe; idempotent."""
+    terminate(proc, grace)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def terminate(proc: "subprocess.Popen[bytes]", grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL, the process group; wait for the leader.
+
+    Does not touch the pipe, so a watchdog thread may call it while another
+    thread is blocked reading the output (the read then sees EOF).
+    """
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    else:
+        # The leader is gone; reap stragglers in its group (make's children).
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@dataclass(frozen=True)
+class Streamed:
+    argv: tuple[str, ...]
+    returncode: int | None  # None: killed by the watchdog
+    seconds: float
+    timed_out: bool
+
+
+def stream(
+    argv: Sequence[str],
+    log: IO[str],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[float, str], None] | None = None,
+    timeout: float | None = None,
+) -> Streamed:
+    """Run a program, writing its output line by line to LOG.
+
+    on_line(elapsed_seconds, line) is called for every line (progress). A
+    watchdog thread kills the program after TIMEOUT seconds; the program is
+    also killed in `finally`, so an exception or Ctrl-C never leaves it running.
+    """
+    start = time.monotonic()
+    proc = spawn(argv, cwd=cwd, env=env)
+    expired = threading.Event()
+
+    def _expire() -> None:
+        expired.set()
+        terminate(proc)
+
+    timer = threading.Timer(timeout, _expire) if timeout else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").replace("\r", "")
+            log.write(line)
+            if on_line is not None:
+                on_line(time.monotonic() - start, line.rstrip("\n"))
+        rc = proc.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        kill(proc)
+        log.flush()
+    return Streamed(tuple(argv), None if expired.is_set() else rc,
+                    time.monotonic() - start, expired.is_set())

@@ -4,11 +4,14 @@ a skip in CI would hide a missing install step in tools/setup.sh."""
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from generator import tree as kernel_tree
+from generator.build import BuildResult
+from generator.kconfig import KernelConfig
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -33,3 +36,60 @@ def real_tree() -> Path:
     """The default Debian linux-source-6.1 git tree (read-only for tests)."""
     need(kernel_tree.DEBIAN_TARBALL.exists(), "linux-source-6.1 not installed")
     return kernel_tree.prepare_default_tree().path
+
+
+# --- kernel build + VM stages (worktree, kconfig, build, initramfs, vm) ---------
+
+BUILD_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl")
+
+
+@dataclass(frozen=True)
+class BuiltKernel:
+    """The base kernel of the real tree, built once per cache (not per session)."""
+
+    user_tree: Path
+    base: str
+    src: Path  # the cache checkout it was built from
+    config: KernelConfig
+    build_dir: Path
+    bzimage: Path  # stable copy in the kernel cache
+    result: BuildResult  # of the build, or the kernel-cache hit
+
+
+@pytest.fixture(scope="session")
+def built_kernel(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> BuiltKernel:
+    """Configure and build the base kernel once. The cold build (3-7 min on 2
+    cores) happens once per cache: later sessions get the cached bzImage, and
+    the build dir + ccache make variant builds incremental."""
+    from generator import build, kconfig
+    from generator.worktree import Worktree
+
+    for tool in BUILD_TOOLS:
+        need_tool(tool)
+    log = tmp_path_factory.mktemp("built-kernel") / "build.log"
+    with Worktree(real_tree, "HEAD") as wt:
+        config = kconfig.make_config(wt.path, tree_id=wt.base)
+        result = build.build_kernel(wt.path, config, log, series_key=build.series_key(wt.base, []),
+                                    progress=build.elapsed_printer(60))
+        assert result.ok, f"base kernel build failed:\n{result.log_tail}"
+        assert result.bzimage is not None
+        return BuiltKernel(real_tree, wt.base, wt.path, config, build.build_dir_for(wt.path, config),
+                           result.bzimage, result)
+
+
+def path_without(tmp_path: Path, *missing: str) -> str:
+    """A PATH of symlinks to every program on the current PATH except MISSING:
+    a real 'not installed' for require_tool(), without touching the host."""
+    shadow = tmp_path / "shadow-bin"
+    shadow.mkdir(exist_ok=True)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            target = os.path.join(directory, name)
+            link = shadow / name
+            if name in missing or link.exists() or link.is_symlink():
+                continue
+            if os.access(target, os.X_OK) and not os.path.isdir(target):
+                link.symlink_to(target)
+    return str(shadow)
