@@ -73,6 +73,7 @@ class Variant:
     cover_rationale: str
     commits: tuple[CommitSpec, ...]
     source: str
+    expect: str = "pass"  # "fail" for a negative control: the stress test must catch it
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,10 @@ def load_sites(path: Path) -> dict[str, Site]:
 
 def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
     f = _Fields(_load_yaml(path), path, "variant")
-    f.unknown({"name", "summary", "history", "sites", "cover", "commits"})
+    f.unknown({"name", "summary", "history", "sites", "cover", "commits", "expect"})
+    expect = f.str("expect", "pass")
+    if expect not in ("pass", "fail"):
+        raise f.fail(f"expect must be pass or fail, not {expect!r}", "set expect: pass")
     name = f.str("name")
     if not NAME_RE.match(name):
         raise f.fail(f"invalid name {name!r}", "variant names are [a-z0-9-]+ (they become paths)")
@@ -252,7 +256,7 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
         )
     return Variant(name, f.str("summary"), f.str("history"), frozenset(target),
                    cover.str("subject"), " ".join(cover.str("rationale").split()),
-                   tuple(specs), str(path))
+                   tuple(specs), str(path), expect)
 
 
 def builtin_dir() -> Path:

@@ -102,6 +102,19 @@ def _cmd_selftests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from generator.printer import Printer
+    from generator.run import RunRequest, run_matrix
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
+                         args.profile, args.results, args.force, args.smp, args.watchdog,
+                         args.accel)
+    mode = "json" if args.json else "quiet" if args.quiet else "human"
+    matrix = run_matrix(request, Printer(mode))
+    return 1 if matrix.unexpected else 0
+
+
 def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
     # Subcommands accept the same options; SUPPRESS keeps a value given before
     # the subcommand from being reset by the subparser's default.
@@ -136,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _add_tree_options(p, top=False)
         p.set_defaults(func=func)
+    p = sub.add_parser("run", help="apply, build, boot and test variants; report results")
+    _add_tree_options(p, top=False)
+    p.add_argument("--variants", default="all", help="comma-separated names, or all")
+    p.add_argument("--trials", type=int, default=1, help="runs per variant (default 1)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results directory (default results/)")
+    p.add_argument("--force", action="store_true", help="redo runs already recorded")
+    p.add_argument("--smp", type=int, help="guest vCPUs (default: host cores)")
+    p.add_argument("--watchdog", type=float, help="seconds before a guest counts as hung")
+    p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto",
+                   help="auto: KVM only if a probe boots a guest with it")
+    p.add_argument("--quiet", action="store_true", help="print only the results table")
+    p.add_argument("--json", action="store_true", help="progress as JSON lines")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -26,6 +26,11 @@ class GenerateRequest(TreeRequest):
     variant: str
     out_dir: Path  # the series goes to out_dir/<variant>
     signoff: str | None
+    # Fixed commit dates make the series byte-identical run after run (gen run
+    # keys its kernel cache on the patch text); None = now / SOURCE_DATE_EPOCH.
+    timestamp: int | None = None
+    # gen run still works without a git identity: its series never leave the cache.
+    fallback_signoff: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,16 @@ def generate(request: GenerateRequest) -> Series:
     catalog = load_catalog(request.catalog_dirs)
     variant = catalog.variant(request.variant)  # fail on a bad name before any tree work
     opened = open_request(request)
-    signoff = identity(opened.repo, request.signoff)
+    try:
+        signoff = identity(opened.repo, request.signoff)
+    except UserError:
+        if not request.fallback_signoff:
+            raise
+        signoff = Identity("drainlab", "drainlab@localhost")
     refuse_dirty(opened.repo, request.base, series_mod.site_files(catalog))
     plan = series_mod.plan_series(catalog, variant, opened.repo, request.base,
                                   opened.tree, signoff)
-    tip = series_mod.write_commits(opened.repo, plan, signoff)
+    tip = series_mod.write_commits(opened.repo, plan, signoff, request.timestamp)
     # The variant name is validated ([a-z0-9-]+), so it is safe as a path part.
     out_dir = (request.out_dir / variant.name).resolve()
     return series_mod.format_patches(opened.repo, catalog, plan, tip, out_dir)

@@ -179,10 +179,16 @@ def _timestamp() -> int:
     return int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
 
 
-def write_commits(repo: git.Repo, plan: SeriesPlan, signoff: Identity) -> str:
+def write_commits(repo: git.Repo, plan: SeriesPlan, signoff: Identity,
+                  timestamp: int | None = None) -> str:
+    """Commit objects for the plan on top of its base; returns the tip commit id.
+
+    timestamp fixes the dates (a run wants identical patches every time, so
+    its kernel cache hits); by default, SOURCE_DATE_EPOCH or now.
+    """
     parent = repo.commit(plan.base)
     actor = git.Actor(signoff.name, signoff.email)
-    stamp = _timestamp()
+    stamp = _timestamp() if timestamp is None else timestamp
     for n, planned in enumerate(plan.commits):
         tree = parent.tree.binsha
         for path, content in planned.files:

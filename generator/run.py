@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: GPL-2.0
+"""`gen run`: variant -> series -> apply -> build -> boot -> TAP -> results -> report.
+
+Every stage is a module of its own; this one only sequences them and turns
+what each returns into StageResults. A failed apply or build, a hung or
+crashed guest are results of that (variant, trial), recorded, and the matrix
+goes on. Each run is written to its own directory as soon as it ends, so a
+crash or Ctrl-C never loses a finished run, and a second `gen run` skips
+what is already done (unless --force).
+"""
+
+import errno
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+from generator import build, collect, initramfs, kconfig, vm
+from generator import results as res
+from generator.catalog import Catalog
+from generator.errors import InfraError, UserError
+from generator.generate import GenerateRequest, TreeRequest, generate, open_request
+from generator.printer import Printer
+from generator.report import write_reports
+from generator.selftests import SelftestBundle, render_selftests
+from generator.worktree import Worktree
+
+BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
+
+
+@dataclass(frozen=True)
+class RunRequest(TreeRequest):
+    variants: tuple[str, ...]  # names, or ("all",)
+    trials: int = 1
+    profile: str = "quick"
+    results_dir: Path = Path("results")
+    force: bool = False
+    smp: int | None = None
+    watchdog_s: float | None = None
+    accel: str = "auto"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    runs: tuple[res.RunResult, ...]
+    results_dir: Path
+    table: str
+    unexpected: tuple[str, ...]  # "variant trial N: status (expected ...)"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every variant shares: the checkout, config, initramfs, QEMU settings."""
+
+    tree: Path
+    base: str
+    version: str
+    selftests: SelftestBundle
+    config: kconfig.KernelConfig
+    initrd: initramfs.Initramfs
+    params: vm.QemuParams
+    watchdog_s: float
+
+
+def variant_names(catalog: Catalog, wanted: tuple[str, ...]) -> list[str]:
+    names = list(catalog.variants) if wanted in (("all",), ()) else list(wanted)
+    for name in names:
+        catalog.variant(name)  # validates: one-line error listing the valid ones
+    return names
+
+
+def _stage(name: str, status: res.StageStatus, start: float, message: str = "") -> res.StageResult:
+    return res.StageResult(name, status, round(time.monotonic() - start, 2), message)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_dir(results_dir: Path, variant: str, trial: int) -> Path:
+    return results_dir / variant / f"trial-{trial}"
+
+
+def _finished(path: Path, base: str, patches: tuple[res.PatchInfo, ...]) -> res.RunResult | None:
+    """A run already recorded for the same base and the same patches, if any."""
+    try:
+        done = res.read_results(path / "results.json")
+    except (UserError, OSError):
+        return None
+    same = done.meta.base_commit == base and \
+        [p.sha256 for p in done.meta.patches] == [p.sha256 for p in patches]
+    return done if same else None
+
+
+def _record(out: Path, meta: res.RunMeta, stages: list[res.StageResult],
+            console: collect.ConsoleReport | None) -> res.RunResult:
+    result = res.build_run_result(meta, stages, console)
+    res.write_results(result, out / "results.json")
+    write_reports([result], out)
+    return result
+
+
+def _skipped(names: tuple[str, ...]) -> list[res.StageResult]:
+    return [res.StageResult(n, res.StageStatus.SKIPPED) for n in names]
+
+
+def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: list[Path],
+            request: RunRequest, printer: Printer) -> res.RunResult:
+    out = run_dir(request.results_dir, variant, trial)
+    infos = tuple(res.PatchInfo(p.name, _sha256(p), str(p.resolve())) for p in patches)
+    if not request.force:
+        done = _finished(out, prep.base, infos)
+        if done is not None:
+            printer.event("skip", f"{variant} trial {trial}: already recorded ({done.status.value})")
+            return done
+    out.mkdir(parents=True, exist_ok=True)
+    meta = res.RunMeta(
+        variant=variant, trial=trial, tree=str(prep.tree), base_commit=prep.base,
+        kernel_version=prep.version, patches=infos,
+        config=res.ConfigInfo(prep.config.sha256, tuple(f"{k}={v}" for k, v in prep.config.requested),
+                              "tinyconfig+drainlab.config+selftests"),
+        qemu_cmdline=tuple(prep.params.argv(Path("bzImage"), prep.initrd.path)),
+        accel=prep.params.accel,
+        start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        artifacts={"console_log": str(out / "console.log"), "build_log": str(out / "build.log"),
+                   "config": str(prep.config.path)},
+    )
+    stages: list[res.StageResult] = []
+
+    start = time.monotonic()
+    applied = wt.apply_series(patches)
+    if applied.status != "ok":
+        stages.append(_stage("apply", res.StageStatus.FAIL, start,
+                             f"conflict in {applied.conflicting_file or '?'}: {applied.log[-300:]}"))
+        printer.event("apply", f"{variant}: FAILED ({applied.conflicting_file})")
+        return _record(out, meta, stages + _skipped(("build", "boot", "test")), None)
+    stages.append(_stage("apply", res.StageStatus.OK, start, f"{applied.applied} patch(es)"))
+
+    start = time.monotonic()
+    printer.event("build", f"{variant}: make bzImage")
+    built = build.build_kernel(wt.path, prep.config, out / "build.log",
+                               build.series_key(prep.base, patches),
+                               progress=printer.ticker("build", variant))
+    status = res.StageStatus.OK if built.ok else res.StageStatus.FAIL
+    stages.append(_stage("build", status, start,
+                         "cached" if built.cached else f"{built.warnings} warning(s)"
+                         if built.ok else built.log_tail[-1000:]))
+    printer.event("build", f"{variant}: {built.status} in {built.seconds:.0f} s"
+                  + (" (cached kernel)" if built.cached else ""))
+    if not built.ok or built.bzimage is None:
+        return _record(out, meta, stages + _skipped(("boot", "test")), None)
+
+    start = time.monotonic()
+    printer.event("boot", f"{variant}: qemu ({prep.params.accel}, -smp {prep.params.smp})")
+    booted = vm.boot(built.bzimage, prep.initrd.path, out / "console.log", prep.params,
+                     timeout_s=prep.watchdog_s, on_line=printer.ticker("test", variant, 30.0))
+    boot_status = {
+        vm.BootStatus.OK: res.StageStatus.OK,
+        vm.BootStatus.HANG: res.StageStatus.TIMEOUT,
+        vm.BootStatus.CRASH: res.StageStatus.FAIL,
+        vm.BootStatus.ERROR: res.StageStatus.ERROR,
+    }[booted.status]
+    stages.append(_stage("boot", boot_status, start,
+                         booted.crash_line or ("watchdog expired" if booted.status == "hang" else "")))
+    meta = replace(meta, qemu_cmdline=booted.qemu_argv)
+    console = collect.read_console(out / "console.log")
+    stages.append(res.StageResult("test", res.StageStatus.OK if console.done else
+                                  res.StageStatus.FAIL, round(booted.seconds, 2)))
+    result = _record(out, meta, stages, console)
+    printer.event("result", f"{variant} trial {trial}: {result.status.value} "
+                  f"({booted.seconds:.0f} s in the guest)")
+    return result
+
+
+def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -> Prepared:
+    selftests = render_selftests(request.results_dir / "kselftest", request.profile)
+    printer.event("config", "tinyconfig + drainlab.config + selftests config")
+    config = kconfig.make_config(wt.path, [selftests.directory / "config"], tree_id=wt.base)
+    initrd = initramfs.build_initramfs(selftests.directory, selftests.test_progs,
+                                       selftests.content_hash, selftests.dirname,
+                                       timeout_s=selftests.timeout_s)
+    params = vm.QemuParams(smp=request.smp) if request.smp else vm.QemuParams()
+    watchdog = request.watchdog_s or selftests.timeout_s * len(selftests.test_progs) + BOOT_MARGIN_S
+    return Prepared(wt.user_tree, wt.base, version, selftests, config, initrd, params, watchdog)
+
+
+def _choose_accel(prep: Prepared, bzimage: Path, request: RunRequest, printer: Printer) -> Prepared:
+    probe_initrd = initramfs.build_initramfs(None, [])
+    accel, why = vm.choose_accel(bzimage, probe_initrd.path, request.accel)
+    printer.event("accel", f"{accel}: {why}")
+    return replace(prep, params=prep.params.with_accel(accel))
+
+
+def run_matrix(request: RunRequest, printer: Printer) -> Matrix:
+    try:
+        return _run_matrix(request, printer)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise InfraError(f"disk full writing {err.filename or 'the cache'}",
+                             "free space (the cache is ~/.cache/drainlab) and re-run; "
+                             "finished runs are kept") from None
+        raise
+
+
+def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date: int) -> list[Path]:
+    series = generate(GenerateRequest(opened_tree, request.base, request.catalog_dirs, variant,
+                                      request.results_dir / "series", None, base_date, True))
+    return list(series.patches)
+
+
+def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
+    opened = open_request(request)
+    names = variant_names(opened.catalog, request.variants)
+    base_commit = opened.repo.commit(request.base)
+    runs: list[res.RunResult] = []
+    with Worktree(opened.tree.path, request.base) as wt:
+        printer.event("tree", f"{opened.tree.path} (Linux {opened.tree.version}) "
+                      f"at {wt.base[:12]}; checkout {wt.path}")
+        prep = prepare(request, wt, opened.tree.version, printer)
+        accel_chosen = False
+        for variant in names:
+            patches = _series_for(opened.tree.path, request, variant, base_commit.committed_date)
+            printer.event("series", f"{variant}: {len(patches)} patch(es)")
+            for trial in range(1, request.trials + 1):
+                if not accel_chosen and request.accel != "tcg":
+                    bz = _first_kernel(prep, wt, patches, request, printer)
+                    if bz is not None:
+                        prep = _choose_accel(prep, bz, request, printer)
+                        accel_chosen = True
+                runs.append(run_one(prep, wt, variant, trial, patches, request, printer))
+    paths = write_reports(runs, request.results_dir)
+    from generator.report import table
+
+    text = table.format_table(runs)
+    printer.result(text)
+    printer.event("report", f"{request.results_dir}: results.json per run, "
+                  f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}")
+    unexpected = tuple(unexpected_outcomes(opened.catalog, runs))
+    for line in unexpected:
+        printer.result(f"unexpected: {line}")
+    return Matrix(tuple(runs), request.results_dir, text, unexpected)
+
+
+def unexpected_outcomes(catalog: Catalog, runs: list[res.RunResult]) -> list[str]:
+    """Runs whose verdict differs from what the variant expects.
+
+    A placement should pass; a negative control (expect: fail) must not: if
+    it passes, the stress test cannot tell placements apart.
+    """
+    lines = []
+    for run in runs:
+        expect = catalog.variants[run.meta.variant].expect
+        passed = run.status == res.RunStatus.PASS
+        caught = run.status in (res.RunStatus.FAIL, res.RunStatus.HANG)
+        if (expect == "pass" and not passed) or (expect == "fail" and not caught):
+            lines.append(f"{run.meta.variant} trial {run.meta.trial}: {run.status.value} "
+                         f"(expected {expect})")
+    return lines
+
+
+def _first_kernel(prep: Prepared, wt: Worktree, patches: list[Path], request: RunRequest,
+                  printer: Printer) -> Path | None:
+    """The KVM probe needs some kernel: build the first variant's (it is cached)."""
+    if wt.apply_series(patches).status != "ok":
+        return None
+    log = request.results_dir / "probe-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    built = build.build_kernel(wt.path, prep.config, log, build.series_key(prep.base, patches),
+                               progress=printer.ticker("build", "first kernel"))
+    return built.bzimage if built.ok else None
+
