@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from generator import ops, paths, protocol
+from generator.errors import UserError
 
 QEMU = "qemu-system-x86_64"
 # feasibility §6/§7: CMA pinned below the Movable zone (a plain cma=64M lands
@@ -113,6 +114,11 @@ class BootResult:
         return self.status == BootStatus.OK
 
 
+def times_path(console_path: Path) -> Path:
+    """The console again, each line prefixed with host seconds since QEMU started."""
+    return console_path.with_name(console_path.name + ".times")
+
+
 def boot(
     bzimage: Path,
     initrd: Path,
@@ -122,11 +128,16 @@ def boot(
     extra_cmdline: Sequence[str] = (),
     on_line: Progress | None = None,
 ) -> BootResult:
-    """Boot once, stream the console to CONSOLE_PATH, classify the outcome."""
+    """Boot once, stream the console to CONSOLE_PATH, classify the outcome.
+
+    CONSOLE_PATH gets the raw console text (parse it); times_path(CONSOLE_PATH)
+    the same lines with host timestamps. on_line(seconds, line) sees each line
+    as it arrives (an exception from it, e.g. KeyboardInterrupt, stops QEMU).
+    """
     params = params or QemuParams()
-    for path in (bzimage, initrd):
+    for what, path in (("kernel", bzimage), ("initramfs", initrd)):
         if not Path(path).is_file():
-            raise FileNotFoundError(path)
+            raise UserError(f"{what} {path} not found", "build it first")
     argv = params.argv(bzimage, initrd, extra_cmdline)
     console_path.parent.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -149,7 +160,7 @@ def boot(
     try:
         watchdog.start()
         assert proc.stdout is not None
-        with open(console_path, "w") as console:
+        with open(console_path, "w") as console, open(times_path(console_path), "w") as times:
             for raw in proc.stdout:
                 line = raw.decode("utf-8", "replace").replace("\r", "")
                 console.write(line)
@@ -157,6 +168,7 @@ def boot(
                 text = line.rstrip("\n")
                 tail.append(text)
                 now = time.monotonic() - start
+                times.write(f"{now:9.3f} {text}\n")
                 if on_line is not None:
                     on_line(now, text)
                 if boot_s is None and protocol.BOOT_RE.search(text):
@@ -243,8 +255,10 @@ def kvm_probe(bzimage: Path, initrd: Path, timeout_s: float = 10.0, refresh: boo
         if res.ok:
             reason = f"guest booted under KVM in {res.seconds:.1f} s"
         else:
-            last = next((ln for ln in reversed(res.tail.splitlines()) if ln.strip()), "")
-            reason = f"KVM boot {res.status}: {last.strip()[:160]}"
+            lines = [ln.strip() for ln in res.tail.splitlines() if ln.strip()]
+            # QEMU's first complaint ("failed to set MSR 0x10a") says more than its assertion.
+            why = next((ln for ln in lines if QEMU_ERROR_RE.search(ln)), lines[-1] if lines else "no output")
+            reason = f"KVM boot {res.status} after {res.seconds:.1f} s: {why[:160]}"
         result = KvmProbe(res.ok, reason, boot_id, res.seconds)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")

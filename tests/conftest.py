@@ -2,6 +2,7 @@
 """Shared fixtures. A missing host tool skips a test on a laptop but fails it in CI:
 a skip in CI would hide a missing install step in tools/setup.sh."""
 
+import difflib
 import os
 import shutil
 from dataclasses import dataclass
@@ -93,3 +94,32 @@ def path_without(tmp_path: Path, *missing: str) -> str:
             if os.access(target, os.X_OK) and not os.path.isdir(target):
                 link.symlink_to(target)
     return str(shadow)
+
+
+def make_patch(src: Path, rel: str, new_text: str, subject: str) -> str:
+    """A git-am-able mail for changing SRC/REL to NEW_TEXT."""
+    old = (src / rel).read_text().splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(old, new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"))
+    return (
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
+        "From: Test Author <test@example.org>\n"
+        "Date: Mon, 1 Jan 2001 00:00:00 +0000\n"
+        f"Subject: [PATCH] {subject}\n\n"
+        f"{subject}.\n\nSigned-off-by: Test Author <test@example.org>\n---\n"
+        f"diff --git a/{rel} b/{rel}\n{diff}--\n2.39.5\n\n"
+    )
+
+
+PAGE_ISOLATION = "mm/page_isolation.c"
+_ISOLATE_OK = "\t\tspin_unlock_irqrestore(&zone->lock, flags);\n\t\treturn 0;\n"
+
+
+def per_pageblock_patch(src: Path, extra: str = "") -> str:
+    """Feasibility §9's variant A half: drain_all_pages(zone) after each isolated
+    pageblock in set_migratetype_isolate(). EXTRA is inserted after it (a test
+    can break the build with it)."""
+    text = (src / PAGE_ISOLATION).read_text()
+    assert _ISOLATE_OK in text, "6.1 set_migratetype_isolate() success path not found"
+    new = text.replace(_ISOLATE_OK, "\t\tspin_unlock_irqrestore(&zone->lock, flags);\n"
+                       f"\t\tdrain_all_pages(zone);\n{extra}\t\treturn 0;\n", 1)
+    return make_patch(src, PAGE_ISOLATION, new, "mm/page_isolation: drain per pageblock")

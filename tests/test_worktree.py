@@ -5,7 +5,6 @@ Most tests use a small real git repository (seconds); one runs the same
 sequence against the real kernel tree.
 """
 
-import difflib
 import os
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from generator.errors import UserError
 from generator.worktree import Worktree, resolve_base
 
-from conftest import need_tool
+from conftest import PAGE_ISOLATION, make_patch, need_tool, per_pageblock_patch
 
 ENV = {
     **os.environ,
@@ -52,20 +51,6 @@ def snapshot(repo: Path) -> dict[str, object]:
     snap["stash"] = git(repo, "stash", "list")
     snap["worktree list"] = git(repo, "worktree", "list", "--porcelain")
     return snap
-
-
-def make_patch(src: Path, rel: str, new_text: str, subject: str) -> str:
-    """A git-am-able mail for changing SRC/REL to NEW_TEXT."""
-    old = (src / rel).read_text().splitlines(keepends=True)
-    diff = "".join(difflib.unified_diff(old, new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"))
-    return (
-        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
-        "From: Test Author <test@example.org>\n"
-        "Date: Mon, 1 Jan 2001 00:00:00 +0000\n"
-        f"Subject: [PATCH] {subject}\n\n"
-        f"{subject}.\n\nSigned-off-by: Test Author <test@example.org>\n---\n"
-        f"diff --git a/{rel} b/{rel}\n{diff}--\n2.39.5\n\n"
-    )
 
 
 @pytest.fixture
@@ -190,13 +175,9 @@ def test_real_tree_byte_identical(real_tree: Path, tmp_path: Path) -> None:
     """Apply ok, apply fail and Ctrl-C on the real kernel tree's cache checkout."""
     before = snapshot(real_tree)
     with Worktree(real_tree, "HEAD") as wt:
-        rel = "mm/page_isolation.c"
+        rel = PAGE_ISOLATION
         text = (wt.path / rel).read_text()
-        anchor = "\t\tspin_unlock_irqrestore(&zone->lock, flags);\n\t\treturn 0;\n"
-        assert anchor in text
-        good = make_patch(wt.path, rel, text.replace(
-            anchor, "\t\tspin_unlock_irqrestore(&zone->lock, flags);\n\t\tdrain_all_pages(zone);\n\t\treturn 0;\n", 1),
-            "mm/page_isolation: drain per pageblock")
+        good = per_pageblock_patch(wt.path)
         assert wt.apply_series([write(tmp_path, "good.patch", good)]).status == "ok"
         bad = good.replace("spin_unlock_irqrestore(&zone->lock, flags);\n+", "spin_unlock_irqsave(&zone->lock, flags);\n+")
         res = wt.apply_series([write(tmp_path, "bad.patch", bad)])
