@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-from generator import build, collect, initramfs, kconfig, vm
+from generator import build, collect, initramfs, kconfig, ops, vm
 from generator import results as res
 from generator.catalog import Catalog
 from generator.errors import InfraError, UserError
@@ -28,6 +28,8 @@ from generator.selftests import SelftestBundle, render_selftests
 from generator.worktree import Worktree
 
 BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
+# Checked before any work, so a missing tool costs a second, not a cold build.
+RUN_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl", "busybox", "qemu-system-x86_64")
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,13 @@ def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date:
     return list(series.patches)
 
 
+def preflight() -> None:
+    for tool in RUN_TOOLS:
+        ops.require_tool(tool)
+
+
 def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
+    preflight()
     opened = open_request(request)
     names = variant_names(opened.catalog, request.variants)
     base_commit = opened.repo.commit(request.base)

@@ -1,0 +1,227 @@
+# SPDX-License-Identifier: GPL-2.0
+"""gen run end to end on the real 6.1 tree: real builds, real QEMU boots, real guest.
+
+One session-scoped matrix run (~cold build once, then ~15 s per variant) feeds
+most assertions; the drain counts come from the guest's ftrace profiler.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import need_tool
+from generator import run as run_mod
+from generator.catalog import load_catalog
+from generator.collect import Metric
+from generator.printer import Printer
+from generator.results import RunResult, RunStatus, read_results
+from generator.run import RunRequest, run_matrix
+from gitstate import FIXED_GIT_ENV, assert_one_line_error, git, run_gen
+
+pytestmark = [pytest.mark.kernel, pytest.mark.realtree]
+
+PLACEMENTS = ("drain-per-block", "drain-per-range", "drain-in-callers", "pcp-disable")
+MATRIX = (*PLACEMENTS, "no-drain")
+RUN_TOOLS = run_mod.RUN_TOOLS
+
+
+@pytest.fixture(scope="session")
+def matrix(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> run_mod.Matrix:
+    for tool in RUN_TOOLS:
+        need_tool(tool)
+    out = tmp_path_factory.mktemp("e2e") / "results"
+    return run_matrix(RunRequest(real_tree, "HEAD", (), MATRIX, 1, "quick", out), Printer("human"))
+
+
+def by_variant(matrix: run_mod.Matrix) -> dict[str, RunResult]:
+    return {r.meta.variant: r for r in matrix.runs}
+
+
+def clean_offlines(run: RunResult) -> list[Metric]:
+    """Successful offlines that needed no retry (one test_pages_isolated() call)."""
+    return [m for m in run.metrics() if m.op == "offline" and m.result == "ok"
+            and m.counters.get("test_pages_isolated") == 1]
+
+
+def pageblocks_per_block(run: RunResult) -> int:
+    facts = run.facts
+    pageblock_bytes = int(facts["pageblock_pages"]) * int(facts["page_size"])
+    return int(facts["block_size_bytes"]) // pageblock_bytes
+
+
+def test_placements_pass(matrix: run_mod.Matrix) -> None:
+    runs = by_variant(matrix)
+    for variant in PLACEMENTS:
+        assert runs[variant].status == RunStatus.PASS, (variant, runs[variant].points)
+
+
+@pytest.mark.parametrize("variant, expected", [
+    ("drain-per-block", "pageblocks"), ("drain-per-range", 1), ("drain-in-callers", 1),
+    ("pcp-disable", 1)])
+def test_drains_per_offline_match_the_placement(matrix: run_mod.Matrix, variant: str,
+                                                expected: object) -> None:
+    run = by_variant(matrix)[variant]
+    offlines = clean_offlines(run)
+    assert len(offlines) >= 3, run.metrics()
+    want = pageblocks_per_block(run) if expected == "pageblocks" else expected
+    assert pageblocks_per_block(run) == 64  # x86_64: 128 MiB blocks of 2 MiB pageblocks
+    assert {m.counters["drains"] for m in offlines} == {want}
+    if variant == "pcp-disable":
+        # The one drain is zone_pcp_disable()'s forced one, none via drain_all_pages().
+        assert {m.counters["drain_all_pages"] for m in offlines} == {0}
+        assert {m.counters["zone_pcp_disable"] for m in offlines} == {1}
+
+
+def test_negative_control_is_caught(matrix: run_mod.Matrix) -> None:
+    run = by_variant(matrix)["no-drain"]
+    assert run.status in (RunStatus.FAIL, RunStatus.HANG), run.status
+    stuck = [m for m in run.metrics() if m.op == "offline" and m.result != "ok"]
+    assert stuck, "no offline failed or timed out without any drain"
+    assert not matrix.unexpected, matrix.unexpected
+
+
+def test_every_run_has_its_reports(matrix: run_mod.Matrix) -> None:
+    import junitparser
+    import kcidb_io
+
+    for run in matrix.runs:
+        out = matrix.results_dir / run.meta.variant / "trial-1"
+        assert read_results(out / "results.json") == run
+        assert (out / "console.log").read_text().count("DRAINLAB: boot") == 1
+        suites = list(junitparser.JUnitXml.fromfile(str(out / "junit.xml")))
+        assert sum(s.tests for s in suites) >= len(run.points)
+        kcidb_io.schema.LATEST.validate(json.loads((out / "kcidb.json").read_text()))
+    kcidb_io.schema.LATEST.validate(json.loads((matrix.results_dir / "kcidb.json").read_text()))
+    assert "drain-per-range" in (matrix.results_dir / "table.txt").read_text()
+
+
+def test_second_run_skips_what_is_done_and_rebuilds_nothing(matrix: run_mod.Matrix,
+                                                           real_tree: Path) -> None:
+    again = run_matrix(RunRequest(real_tree, "HEAD", (), MATRIX, 1, "quick", matrix.results_dir),
+                       Printer("quiet"))
+    assert [r.meta.start_time for r in again.runs] == [r.meta.start_time for r in matrix.runs]
+    forced = run_matrix(RunRequest(real_tree, "HEAD", (), ("drain-per-range",), 1, "quick",
+                                   matrix.results_dir, force=True), Printer("quiet"))
+    build = forced.runs[0].stage("build")
+    assert build is not None and build.message == "cached", build
+
+
+def test_hang_is_recorded_and_the_matrix_goes_on(matrix: run_mod.Matrix, real_tree: Path,
+                                                 tmp_path: Path) -> None:
+    # no-drain's first offline never finishes on its own; with a watchdog shorter
+    # than the guest's own per-operation timeouts the whole guest is stuck.
+    hung = run_matrix(RunRequest(real_tree, "HEAD", (), ("no-drain", "drain-per-range"), 1,
+                                 "quick", tmp_path / "r", watchdog_s=25), Printer("quiet"))
+    first, second = hung.runs
+    assert first.status == RunStatus.HANG
+    assert first.stage("boot").status.value == "timeout"
+    assert any("DRAINLAB: begin" in line for line in first.console_tail)
+    assert second.status == RunStatus.PASS
+
+
+STALE_PATCH = """\
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Fixture <fixture@example.org>
+Date: Fri, 4 Sep 2020 10:25:00 +0000
+Subject: [PATCH] test: a hunk whose context is not in the tree
+
+---
+ mm/page_isolation.c | 1 +
+ 1 file changed, 1 insertion(+)
+
+diff --git a/mm/page_isolation.c b/mm/page_isolation.c
+--- a/mm/page_isolation.c
++++ b/mm/page_isolation.c
+@@ -10,3 +10,4 @@
+ this line is not in the file
+ nor is this one
++/* drainlab: the context above is gone */
+ or this one
+--
+2.39.5
+"""
+
+
+def _bad_series(real_tree: Path, tmp_path: Path, edit: str) -> list[Path]:
+    """A real series made in a scratch clone: `edit` is appended to page_isolation.c."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(real_tree),
+                    str(clone)], check=True)
+    git(clone, "read-tree", "HEAD")  # a full index, so the commit changes one file only
+    git(clone, "checkout", "-q", "HEAD", "--", "mm/page_isolation.c")
+    path = clone / "mm" / "page_isolation.c"
+    path.write_text(path.read_text() + edit)
+    git(clone, "add", "mm/page_isolation.c")
+    git(clone, "commit", "-q", "-m", "test: a series the run must survive", env=FIXED_GIT_ENV)
+    out = subprocess.run(["git", "format-patch", "-q", "-1", "-o", str(tmp_path / "p")],
+                         cwd=clone, check=True, capture_output=True, text=True).stdout
+    return [Path(line) if Path(line).is_absolute() else clone / line
+            for line in out.split()]
+
+
+def test_apply_and_build_failures_are_results(matrix: run_mod.Matrix, real_tree: Path,
+                                              tmp_path: Path, monkeypatch) -> None:
+    broken = _bad_series(real_tree, tmp_path / "b", "\n#error drainlab: this must not build\n")
+    stale = tmp_path / "stale.patch"
+    stale.write_text(STALE_PATCH)
+    real = run_mod._series_for
+
+    def series_for(tree, request, variant, date):
+        return {"drain-per-block": [stale], "drain-per-zone": broken}.get(variant) or \
+            real(tree, request, variant, date)
+
+    monkeypatch.setattr(run_mod, "_series_for", series_for)
+    got = run_matrix(RunRequest(real_tree, "HEAD", (), ("drain-per-block", "drain-per-zone",
+                                                       "drain-per-range"), 1, "quick",
+                                tmp_path / "r"), Printer("quiet"))
+    apply_fail, build_fail, ok = got.runs
+    assert apply_fail.status == RunStatus.APPLY_FAIL
+    assert "mm/page_isolation.c" in apply_fail.stage("apply").message
+    assert build_fail.status == RunStatus.BUILD_FAIL
+    assert "this must not build" in build_fail.stage("build").message
+    assert ok.status == RunStatus.PASS
+
+
+@pytest.mark.parametrize("missing, package", [("qemu-system-x86_64", "qemu-system-x86"),
+                                              ("busybox", "busybox-static"), ("gcc", "gcc")])
+def test_missing_tool_names_its_package(tmp_path: Path, missing: str, package: str) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in RUN_TOOLS:
+        found = need_tool(tool)
+        if tool != missing:
+            (bindir / tool).symlink_to(found)
+    run = run_gen("run", "--variants", "drain-per-range", "--results", str(tmp_path / "r"),
+                  cwd=tmp_path, env={"PATH": str(bindir)})
+    assert_one_line_error(run, f"{missing} not found", f"apt-get install {package}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_disk_full_in_the_cache_is_one_clear_line(real_tree: Path, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr!r}")
+    try:
+        run = run_gen("run", "--tree", str(real_tree), "--variants", "drain-per-range",
+                      "--results", str(tmp_path / "r"), cwd=tmp_path,
+                      env={"DRAINLAB_CACHE": str(small)})
+        assert run.returncode == 3, (run.stdout, run.stderr)
+        assert "Traceback" not in run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and ("disk full" in lines[0] or "No space left" in lines[0]), lines
+        assert not list((tmp_path / "r").rglob("results.json"))
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_unknown_variant_before_any_work(tmp_path: Path) -> None:
+    run = run_gen("run", "--variants", "drain-per-range,bogus", "--results", str(tmp_path / "r"),
+                  cwd=tmp_path)
+    assert_one_line_error(run, "unknown variant 'bogus'")
+    assert set(load_catalog().variants) <= set(run.stderr.replace(",", " ").split())
+    assert not (tmp_path / "r").exists()
