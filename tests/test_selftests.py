@@ -177,6 +177,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> selftests.SelftestBundle
 class Run:
     rc: int
     out: str
+    err: str
     seconds: float
 
     def tap(self) -> list:
@@ -225,7 +226,7 @@ def run_script(bundle: selftests.SelftestBundle, name: str, shell: str, tmp_path
     start = time.monotonic()
     proc = subprocess.run(argv(shell, bundle.directory / name), env=env, capture_output=True,
                           text=True, timeout=60, cwd=bundle.directory)
-    run = Run(proc.returncode, proc.stdout, time.monotonic() - start)
+    run = Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
     assert not leftover_processes(tmp_path), "a script left processes behind"
     assert list(Path(env["DRAINLAB_TMPDIR"]).iterdir()) == [], "work directory not removed"
     return run
@@ -459,6 +460,7 @@ def test_mem_offline_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path
     run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_MAX_BLOCKS="4", DRAINLAB_ROUNDS="1")
     assert run.rc == 0, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
     rounds = [(1, "idle"), (2, "churn")]
     expected = [f"offline/memory{n}/r{r}/{load}" for r, load in rounds for n in (12, 13, 14)]
     assert run.plan().expected_tests == len(expected)
@@ -520,6 +522,7 @@ def test_mem_offline_timeout_kills_the_writer(bundle, fake_roots: Path, tmp_path
     run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_OP_TIMEOUT="1", DRAINLAB_ROUNDS="1")
     assert run.rc == 1, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
     results = {r.description: r for r in run.results()}
     first = results["offline/memory13/r1/idle"]
     assert not first.ok and first.directive.text == "TIMEOUT offline after 1 s"
@@ -685,6 +688,7 @@ def test_cma_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, s
     run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_CMA_SIZES="1 1024 99999", DRAINLAB_CMA_REPS="2")
     assert run.rc == 0, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
     expected = [f"cma/reserved/{s}/{load}" for load in ("idle", "churn") for s in (1, 1024, 99999)]
     results = run.results()
     assert run.plan().expected_tests == 6 and [r.description for r in results] == expected
@@ -753,6 +757,7 @@ def test_race_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, 
     run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_MAX_BLOCKS="2", DRAINLAB_CMA_SIZES="4 99999 16")
     assert run.rc == 0, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
     expected = [f"race/memory{n}/r{r}" for r in range(1, QUICK.race_rounds + 1) for n in (12, 13)]
     assert [r.description for r in run.results()] == expected and all(r.ok for r in run.results())
     for test in expected:
