@@ -49,6 +49,9 @@ Console markers printed by the guest /init (at the start of a line):
 import re
 
 MARK = "DRAINLAB:"
+# Metrics whose test= starts with this come from a probe pass (finding which
+# blocks can go offline at all); they belong to no TAP test point.
+PROBE_PREFIX = "probe/"
 BOOT_RE = re.compile(r"DRAINLAB: boot uptime=(?P<uptime>[0-9.]+)")
 BEGIN_RE = re.compile(r"DRAINLAB: begin (?P<script>\S+)")
 END_RE = re.compile(r"DRAINLAB: end (?P<script>\S+) rc=(?P<rc>-?\d+) ms=(?P<ms>\d+)")

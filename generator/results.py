@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from generator import ktap
 from generator.collect import ConsoleReport, Metric, ScriptSegment, Trouble
 from generator.errors import InfraError, UserError
+from generator.protocol import PROBE_PREFIX
 
 SCHEMA_VERSION = 1
 ROOT = "drainlab"
@@ -341,6 +342,8 @@ def script_points(seg: ScriptSegment) -> list[TestPoint]:
     for name, metrics in by_test.items():  # measured, but no result line names it
         if all(m.block in excluded for m in metrics):
             continue  # the probe of an excluded block: kept in RunResult.excluded
+        if name.startswith(PROBE_PREFIX):
+            continue  # a probe pass (protocol.py): measured, never a test point
         why = ("no result line (script cut short)" if seg.truncated
                else "metric names a test with no result line")
         points.append(TestPoint(_point_path(prefix, [name]), "ERROR",
