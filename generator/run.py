@@ -16,15 +16,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import git
 
 from generator import build, collect, initramfs, kconfig, ops, vm
 from generator import results as res
+from generator.bundle import write_bundle
 from generator.catalog import Catalog
 from generator.errors import InfraError, UserError
 from generator.generate import GenerateRequest, TreeRequest, generate, open_request
 from generator.printer import Printer
 from generator.report import write_reports
 from generator.selftests import SelftestBundle, render_selftests
+from generator.series import Series
 from generator.worktree import Worktree
 
 BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
@@ -206,10 +209,40 @@ def run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         raise
 
 
-def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date: int) -> list[Path]:
-    series = generate(GenerateRequest(opened_tree, request.base, request.catalog_dirs, variant,
-                                      request.results_dir / "series", None, base_date, True))
-    return list(series.patches)
+def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date: int) -> Series:
+    return generate(GenerateRequest(opened_tree, request.base, request.catalog_dirs, variant,
+                                    request.results_dir / "series", None, base_date, True))
+
+
+def _range_diffs(repo: git.Repo, series: dict[str, Series]) -> dict[str, str]:
+    """`git range-diff` of every series against the first one of the matrix.
+
+    Read-only on the user's repo: the commits exist as loose objects only.
+    """
+    names = list(series)
+    if len(names) < 2:
+        return {}
+    first = series[names[0]]
+    diffs = {}
+    for name in names[1:]:
+        other = series[name]
+        if not first.patches or not other.patches:
+            # An empty series: the tree already has that placement.
+            diffs[f"{names[0]}..{name}"] = "(one of the two series is empty)\n"
+            continue
+        diffs[f"{names[0]}..{name}"] = repo.git.range_diff(
+            "--no-color", f"{first.plan.base}..{first.tip}", f"{other.plan.base}..{other.tip}")
+    return diffs
+
+
+def _write_bundle(request: RunRequest, repo: git.Repo, runs: list[res.RunResult],
+                  series: dict[str, Series], table_text: str) -> Path:
+    cover = (f"drainlab results for {', '.join(series)} ({request.profile} profile, "
+             f"{request.trials} trial(s) each).\n\n{table_text}")
+    return write_bundle(request.results_dir / "bundle", runs,
+                        title="drain_all_pages() placement: build, boot and stress results",
+                        cover=cover, series={n: s.directory for n, s in series.items()},
+                        range_diffs=lambda: _range_diffs(repo, series), overwrite=True)
 
 
 def preflight() -> None:
@@ -228,8 +261,11 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
                       f"at {wt.base[:12]}; checkout {wt.path}")
         prep = prepare(request, wt, opened.tree.version, printer)
         accel_chosen = False
+        all_series: dict[str, Series] = {}
         for variant in names:
-            patches = _series_for(opened.tree.path, request, variant, base_commit.committed_date)
+            all_series[variant] = _series_for(opened.tree.path, request, variant,
+                                              base_commit.committed_date)
+            patches = list(all_series[variant].patches)
             printer.event("series", f"{variant}: {len(patches)} patch(es)")
             for trial in range(1, request.trials + 1):
                 if not accel_chosen and request.accel != "tcg":
@@ -243,8 +279,10 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
 
     text = table.format_table(runs)
     printer.result(text)
+    bundle = _write_bundle(request, opened.repo, runs, all_series, text)
     printer.event("report", f"{request.results_dir}: results.json per run, "
-                  f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}")
+                  f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}; "
+                  f"review bundle {bundle}")
     unexpected = tuple(unexpected_outcomes(opened.catalog, runs))
     for line in unexpected:
         printer.result(f"unexpected: {line}")

@@ -58,6 +58,8 @@ class Profile:
     cma_reps: int
     cma_min_success_pct: int
     race_rounds: int
+    settle_rounds: int  # idle rounds right after churn stops (full pcp lists)
+    pcp_high_fraction: int  # vm.percpu_pagelist_high_fraction while testing; 0 = default
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,10 @@ _INT_MINIMUM = {
     "cma_reps": 1,
     "cma_min_success_pct": 0,
     "race_rounds": 1,
+    "settle_rounds": 0,
+    "pcp_high_fraction": 0,
 }
-_INT_MAXIMUM = {"cma_min_success_pct": 100}
+_INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
 
 
 def _bad(where: str, what: str) -> UserError:
@@ -163,7 +167,8 @@ def settings_timeout(profile: Profile) -> int:
     """
     per_timeout = profile.op_timeout_s + TIMEOUT_SLACK_S
     blocks, probed = profile.max_blocks, profile.max_blocks + EXTRA_PROBED_BLOCKS
-    mem = (blocks * (profile.idle_rounds + profile.rounds) * 2 + probed) * TYPICAL_OP_S
+    rounds = profile.idle_rounds + profile.rounds + profile.settle_rounds
+    mem = (blocks * rounds * 2 + probed) * TYPICAL_OP_S
     mem += blocks * profile.max_timeouts * per_timeout
     points = len(profile.cma_sizes) * 2  # each size idle, then under churn
     cma = points * profile.cma_reps * 2 * TYPICAL_OP_S + points * profile.max_timeouts * per_timeout

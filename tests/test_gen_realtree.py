@@ -117,3 +117,25 @@ def test_user_tree_is_byte_identical_after_every_command(real_tree: Path,
         assert "Traceback" not in run.stderr
         assert snapshot(real_tree) == before, args
     assert gitpython.Repo(real_tree).head.commit.hexsha == head
+
+
+TOUCHED_OBJECTS = ("mm/page_isolation.o", "mm/memory_hotplug.o", "mm/page_alloc.o")
+
+
+@pytest.mark.realtree
+@pytest.mark.kernel
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_touched_objects_compile(built_kernel, variant: str, tmp_path: Path) -> None:
+    """Each series compiles, without a new warning, under the minimal x86_64 config."""
+    from generator.build import build_objects
+    from generator.worktree import Worktree
+
+    patches = gen_series(built_kernel.user_tree, variant, tmp_path)
+    with Worktree(built_kernel.user_tree, "HEAD") as wt:
+        applied = wt.apply_series(patches)
+        assert applied.status == "ok", applied.log
+        assert set(wt.changed_files()) <= {o.replace(".o", ".c") for o in TOUCHED_OBJECTS}
+        built = build_objects(wt.path, built_kernel.build_dir, TOUCHED_OBJECTS,
+                              log_path=tmp_path / "objects.log")
+        assert built.ok, built.log_tail
+        assert built.warnings == 0, built.log_tail

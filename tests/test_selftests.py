@@ -270,7 +270,7 @@ def test_unknown_profile_lists_the_valid_names() -> None:
 GOOD = {
     "description": "d", "rounds": 1, "idle_rounds": 1, "churn_workers": 0, "churn_mb": 1,
     "op_timeout_s": 1, "max_timeouts": 1, "max_blocks": 1, "cma_sizes": [1], "cma_reps": 1,
-    "cma_min_success_pct": 100, "race_rounds": 1,
+    "cma_min_success_pct": 100, "race_rounds": 1, "settle_rounds": 0, "pcp_high_fraction": 0,
 }
 
 
@@ -280,6 +280,7 @@ GOOD = {
     ({"op_timeout_s": True}, "op_timeout_s must be an integer"),
     ({"churn_mb": "8"}, "churn_mb must be an integer"),
     ({"cma_min_success_pct": 101}, "cma_min_success_pct must be in 0..100"),
+    ({"pcp_high_fraction": 1001}, "pcp_high_fraction must be in 0..1000"),
     ({"cma_sizes": []}, "cma_sizes must be a non-empty list"),
     ({"cma_sizes": [1, 1]}, "duplicates"),
     ({"cma_sizes": [0]}, "integers >= 1"),
@@ -458,7 +459,7 @@ def test_installs_with_the_6_1_kselftest_makefile(real_tree: Path, tmp_path: Pat
 def test_mem_offline_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
     m = standard_machine(fake_roots)
     run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
-                     DRAINLAB_MAX_BLOCKS="4", DRAINLAB_ROUNDS="1")
+                     DRAINLAB_MAX_BLOCKS="4", DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="0")
     assert run.rc == 0, run.out
     assert run.err == "", "nothing but TAP may reach the console"
     rounds = [(1, "idle"), (2, "churn")]
@@ -498,7 +499,7 @@ def test_mem_offline_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path
 def test_mem_offline_failure(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
     m = standard_machine(fake_roots, memory13="dir")
     run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
-                     DRAINLAB_IDLE_ROUNDS="2", DRAINLAB_ROUNDS="1")
+                     DRAINLAB_IDLE_ROUNDS="2", DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="0")
     assert run.rc == 1, run.out
     results = {r.description: r for r in run.results()}
     assert len(results) == run.plan().expected_tests == 9
@@ -513,6 +514,23 @@ def test_mem_offline_failure(bundle, fake_roots: Path, tmp_path: Path, busybox_p
     assert run.diags("excluded") == [] and run.fact("blocks") == "memory12,memory13,memory14"
     assert run.summary()["fail"] == "3"
     assert (m.memdir / "memory12/state").read_text() == "online_movable\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_settled_rounds_run_with_large_pcp_lists(bundle, fake_roots: Path, tmp_path: Path,
+                                                 busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    fraction = m.root / "proc/sys/vm/percpu_pagelist_high_fraction"
+    fraction.parent.mkdir(parents=True)
+    fraction.write_text("0\n")
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="2", DRAINLAB_PCP_HIGH_FRACTION="8")
+    assert run.rc == 0, run.out
+    names = [r.description for r in run.results()]
+    assert names[-6:] == [f"offline/memory{n}/r{r}/settled" for r in (3, 4) for n in (12, 13, 14)]
+    assert run.plan().expected_tests == len(names) == 12
+    assert run.fact("pcp_high_fraction") == "8"
+    assert fraction.read_text().strip() == "0", "the kernel's pcp size is given back"
 
 
 @pytest.mark.parametrize("shell", SHELLS)
