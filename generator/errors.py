@@ -13,7 +13,19 @@ class GenError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        return f"{self.problem}; {self.fix}" if self.fix else self.problem
+        problem, fix = _one_line(self.problem), _one_line(self.fix)
+        return f"{problem}; {fix}" if fix else problem
+
+
+MAX_LINE = 400  # a tool's whole stderr must not turn one line into thousands
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0] if len(lines) == 1 else f"{lines[0]} (+{len(lines) - 1} more lines)"
+    return first if len(first) <= MAX_LINE else first[:MAX_LINE - 3] + "..."
 
 
 class UserError(GenError):

@@ -74,6 +74,17 @@ def resolve_base(user_tree: Path, base: str) -> str:
         raise UserError(f"--base {base}: no such commit in {user_tree}", "pass a commit, tag or branch") from None
 
 
+LOW_SPACE_BYTES = 64 << 20
+
+
+def _nearly_full(directory: Path) -> bool:
+    """git checkout reports a full disk only as 'unable to write file': look."""
+    try:
+        return shutil.disk_usage(directory).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 def _parse_conflict(text: str) -> str | None:
     for regex in _CONFLICT_RES:
         m = regex.search(text)
@@ -217,6 +228,9 @@ class Worktree:
     def _git_ok(self, *args: str) -> str:
         status, out, err = self._git(*args)
         if status != 0:
+            if "No space left on device" in err or _nearly_full(self.path.parent):
+                raise InfraError(f"disk full: git {args[0]} could not write {self.path}",
+                                 f"free space under {self.path.parent} and re-run")
             raise InfraError(f"git {args[0]} in {self.path} failed: {(err or out).strip()}")
         return out
 

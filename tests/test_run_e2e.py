@@ -119,8 +119,12 @@ def test_hang_is_recorded_and_the_matrix_goes_on(matrix: run_mod.Matrix, real_tr
     for run in hung.runs:
         assert run.status == RunStatus.HANG, run.status
         assert run.stage("boot").status.value == "timeout"
-        assert any("DRAINLAB: begin" in line for line in run.console_tail), run.console_tail
-        assert (tmp_path / "r" / run.meta.variant / "trial-1" / "results.json").exists()
+        assert any("# metric" in line for line in run.console_tail), run.console_tail
+        out = tmp_path / "r" / run.meta.variant / "trial-1"
+        console = (out / "console.log").read_text()
+        assert "DRAINLAB: begin mem-offline-stress.sh" in console
+        assert "DRAINLAB: done" not in console
+        assert (out / "results.json").exists()
     leftover = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
     assert leftover.stdout == "", "a killed guest left a process behind"
 
@@ -159,10 +163,12 @@ def _bad_series(real_tree: Path, tmp_path: Path, edit: str) -> list[Path]:
     path.write_text(path.read_text() + edit)
     git(clone, "add", "mm/page_isolation.c")
     git(clone, "commit", "-q", "-m", "test: a series the run must survive", env=FIXED_GIT_ENV)
-    out = subprocess.run(["git", "format-patch", "-q", "-1", "-o", str(tmp_path / "p")],
+    out = subprocess.run(["git", "format-patch", "-1", "-o", str(tmp_path / "p")],
                          cwd=clone, check=True, capture_output=True, text=True).stdout
-    return [Path(line) if Path(line).is_absolute() else clone / line
-            for line in out.split()]
+    patches = [Path(line) if Path(line).is_absolute() else clone / line
+               for line in out.split()]
+    assert len(patches) == 1, out
+    return patches
 
 
 def test_apply_and_build_failures_are_results(matrix: run_mod.Matrix, real_tree: Path,
