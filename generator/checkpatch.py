@@ -24,7 +24,8 @@ class CheckpatchResult:
         return self.errors == 0 and self.warnings == 0
 
 
-def run_checkpatch(tree: Path, patches: list[Path], strict: bool = True) -> list[CheckpatchResult]:
+def require_checkpatch(tree: Path) -> Path:
+    """The tree's checkpatch.pl, once perl is known to be there (checked before gen writes)."""
     script = tree / "scripts" / "checkpatch.pl"
     if not script.exists():
         raise UserError(f"{script} not found", "pass --no-checkpatch, or use a full kernel tree")
@@ -33,6 +34,11 @@ def run_checkpatch(tree: Path, patches: list[Path], strict: bool = True) -> list
     except UserError:
         raise UserError("perl not found (needed by checkpatch.pl)",
                         "install it: apt-get install perl, or pass --no-checkpatch") from None
+    return script
+
+
+def run_checkpatch(tree: Path, patches: list[Path], strict: bool = True) -> list[CheckpatchResult]:
+    script = require_checkpatch(tree)
     results = []
     for patch in patches:
         argv = ["perl", str(script), "--no-color", "--show-types"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from generator import tree as kernel_tree
 from generator.catalog import Catalog, expected_drains, load_catalog
-from generator.checkpatch import run_checkpatch
+from generator.checkpatch import require_checkpatch, run_checkpatch
 from generator.generate import GenerateRequest, TreeRequest, generate, inspect
 from generator.series import Series
 
@@ -64,6 +64,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     request = GenerateRequest(args.tree, args.base, tuple(args.catalog), args.variant,
                               args.out, args.signoff)
+    if not args.no_checkpatch:  # fail before writing anything, not after
+        tree = (kernel_tree.open_tree(args.tree) if args.tree is not None
+                else kernel_tree.prepare_default_tree())
+        require_checkpatch(tree.path)
     series = generate(request)
     name = series.plan.variant.name
     if not series.patches:

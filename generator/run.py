@@ -25,7 +25,7 @@ from generator.catalog import Catalog
 from generator.errors import InfraError, UserError
 from generator.generate import GenerateRequest, TreeRequest, generate, open_request
 from generator.printer import Printer
-from generator.report import write_reports
+from generator.report import table, write_reports
 from generator.selftests import SelftestBundle, render_selftests
 from generator.series import Series
 from generator.worktree import Worktree
@@ -239,13 +239,29 @@ def _range_diffs(repo: git.Repo, series: dict[str, Series]) -> dict[str, str]:
 
 
 def _write_bundle(request: RunRequest, repo: git.Repo, runs: list[res.RunResult],
-                  series: dict[str, Series], table_text: str) -> Path:
-    cover = (f"drainlab results for {', '.join(series)} ({request.profile} profile, "
-             f"{request.trials} trial(s) each).\n\n{table_text}")
+                  series: dict[str, Series], excluded: str) -> Path:
+    variants = sorted({r.meta.variant for r in runs})
+    cover = (f"Evidence for {', '.join(variants)}: each series applied to the tree, "
+             f"built, booted under QEMU and stress-tested with the drainlab "
+             f"selftests ({request.profile} profile).\n" + (f"\n{excluded}" if excluded else ""))
+    dirs = {n: d for n in variants if (d := request.results_dir / "series" / n).is_dir()}
     return write_bundle(request.results_dir / "bundle", runs,
                         title="drain_all_pages() placement: build, boot and stress results",
-                        cover=cover, series={n: s.directory for n, s in series.items()},
+                        cover=cover, series=dirs,
                         range_diffs=lambda: _range_diffs(repo, series), overwrite=True)
+
+
+def recorded_runs(results_dir: Path, order: list[str]) -> list[res.RunResult]:
+    """Every readable results.json under results_dir, in catalog then trial order."""
+    runs = []
+    for path in results_dir.glob("*/trial-*/results.json"):
+        try:
+            runs.append(res.read_results(path))
+        except (UserError, OSError):
+            continue  # a foreign or older file: not ours to report
+    rank = {name: n for n, name in enumerate(order)}
+    return sorted(runs, key=lambda r: (rank.get(r.meta.variant, len(rank)), r.meta.variant,
+                                       r.meta.trial))
 
 
 def preflight() -> None:
@@ -277,12 +293,14 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
                         prep = _choose_accel(prep, bz, request, printer)
                         accel_chosen = True
                 runs.append(run_one(prep, wt, variant, trial, patches, request, printer))
-    paths = write_reports(runs, request.results_dir)
-    from generator.report import table
-
-    text = table.format_table(runs)
-    printer.result(text)
-    bundle = _write_bundle(request, opened.repo, runs, all_series, text)
+    # Reports cover every run recorded in the results directory, not only
+    # this invocation's: re-running one variant keeps the others' evidence.
+    recorded = recorded_runs(request.results_dir, list(opened.catalog.variants))
+    paths = write_reports(recorded, request.results_dir)
+    text = table.format_table(recorded)
+    excluded = table.format_excluded(recorded)
+    printer.result(text + (f"\n{excluded}" if excluded else ""))
+    bundle = _write_bundle(request, opened.repo, recorded, all_series, excluded)
     printer.event("report", f"{request.results_dir}: results.json per run, "
                   f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}; "
                   f"review bundle {bundle}")

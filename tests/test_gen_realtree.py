@@ -139,3 +139,16 @@ def test_touched_objects_compile(built_kernel, variant: str, tmp_path: Path) -> 
                               log_path=tmp_path / "objects.log")
         assert built.ok, built.log_tail
         assert built.warnings == 0, built.log_tail
+
+
+@pytest.mark.realtree
+def test_perl_missing_for_checkpatch_is_one_line(real_tree: Path, tmp_path: Path) -> None:
+    from conftest import path_without
+    from gitstate import assert_one_line_error
+
+    before = snapshot(real_tree)
+    run = run_gen("--variant", "drain-per-range", "--tree", str(real_tree), "--signoff", SIGNOFF,
+                  "--no-selftests", cwd=tmp_path, env={"PATH": path_without(tmp_path, "perl")})
+    assert_one_line_error(run, "perl not found", "apt-get install perl", "--no-checkpatch")
+    assert snapshot(real_tree) == before
+    assert not (tmp_path / "patches").exists(), "nothing is written before the check"

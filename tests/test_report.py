@@ -243,3 +243,18 @@ def test_write_reports(tmp_path: Path) -> None:
     paths = write_reports([make_run("one-fail")], tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "kcidb.json", "table.txt"]
     assert paths["table"].read_text().startswith("variant")
+
+
+def test_excluded_blocks_are_listed_once_with_their_reason() -> None:
+    from generator.report.table import format_excluded
+    from generator.results import ExcludedBlock, RunMeta, RunResult, RunStatus
+
+    def run(variant: str, *blocks: ExcludedBlock) -> RunResult:
+        return RunResult(RunMeta(variant, 1), RunStatus.PASS, excluded=blocks)
+
+    hole = ExcludedBlock("mem-offline-stress.sh", "memory15", "EINVAL", "hole_or_multizone")
+    text = format_excluded([run("drain-per-range", hole), run("pcp-disable", hole), run("no-drain")])
+    assert text.splitlines() == [
+        "Blocks excluded by the probe (not failures):",
+        "  memory15: EINVAL (hole_or_multizone) in drain-per-range, pcp-disable"]
+    assert format_excluded([run("no-drain")]) == ""

@@ -107,6 +107,12 @@ def test_second_run_skips_what_is_done_and_rebuilds_nothing(matrix: run_mod.Matr
                                    matrix.results_dir, force=True), Printer("quiet"))
     build = forced.runs[0].stage("build")
     assert build is not None and build.message == "cached", build
+    # Re-running one variant keeps every variant's evidence in the reports.
+    table = (matrix.results_dir / "table.txt").read_text()
+    cover = (matrix.results_dir / "bundle" / "README.txt").read_text()
+    for variant in MATRIX:
+        assert variant in table and variant in cover, variant
+        assert (matrix.results_dir / "bundle" / "series" / variant).is_dir()
 
 
 def test_hang_is_recorded_and_the_matrix_goes_on(matrix: run_mod.Matrix, real_tree: Path,

@@ -87,3 +87,22 @@ def format_summaries(summaries: Sequence[VariantSummary], legend: bool = True) -
 def format_table(runs: Sequence[RunResult], legend: bool = True) -> str:
     """The table for a set of runs (all trials of all variants)."""
     return format_summaries(summarize(runs), legend)
+
+
+def format_excluded(runs: Sequence[RunResult]) -> str:
+    """Blocks the probe left out, and why, once per (block, reason); "" if none.
+
+    They are structural (a memory hole at the top of RAM, boot allocations
+    in the block), so they say nothing about the placement under test.
+    """
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for run in runs:
+        for block in run.excluded:
+            seen.setdefault((block.block, block.reason, block.why), []).append(run.meta.variant)
+    if not seen:
+        return ""
+    lines = ["Blocks excluded by the probe (not failures):"]
+    for (block, reason, why), variants in sorted(seen.items()):
+        names = ", ".join(sorted(set(variants)))
+        lines.append(f"  {block}: {reason} ({why or 'structural'}) in {names}")
+    return "\n".join(lines) + "\n"
