@@ -69,6 +69,23 @@ class Prepared:
     watchdog_s: float
 
 
+@dataclass
+class AccelChoice:
+    """KVM or TCG, decided once, with the first kernel that builds: KVM only if
+    a probe really boots that kernel with it (here QEMU aborts on MSR 0x10a)."""
+
+    want: str  # auto | tcg | kvm
+    printer: Printer
+    accel: str | None = None
+
+    def params(self, params: vm.QemuParams, bzimage: Path) -> vm.QemuParams:
+        if self.accel is None:
+            probe_initrd = initramfs.build_initramfs(None, [])
+            self.accel, why = vm.choose_accel(bzimage, probe_initrd.path, self.want)
+            self.printer.event("accel", f"{self.accel}: {why}")
+        return params.with_accel(self.accel)
+
+
 def variant_names(catalog: Catalog, wanted: tuple[str, ...]) -> list[str]:
     names = list(catalog.variants) if wanted in (("all",), ()) else list(wanted)
     for name in names:
@@ -112,7 +129,7 @@ def _skipped(names: tuple[str, ...]) -> list[res.StageResult]:
 
 
 def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: list[Path],
-            request: RunRequest, printer: Printer) -> res.RunResult:
+            request: RunRequest, printer: Printer, accel: AccelChoice) -> res.RunResult:
     out = run_dir(request.results_dir, variant, trial)
     infos = tuple(res.PatchInfo(p.name, _sha256(p), str(p.resolve())) for p in patches)
     if not request.force:
@@ -157,9 +174,10 @@ def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: lis
     if not built.ok or built.bzimage is None:
         return _record(out, meta, stages + _skipped(("boot", "test")), None)
 
+    params = accel.params(prep.params, built.bzimage)
     start = time.monotonic()
-    printer.event("boot", f"{variant}: qemu ({prep.params.accel}, -smp {prep.params.smp})")
-    booted = vm.boot(built.bzimage, prep.initrd.path, out / "console.log", prep.params,
+    printer.event("boot", f"{variant}: qemu ({params.accel}, -smp {params.smp})")
+    booted = vm.boot(built.bzimage, prep.initrd.path, out / "console.log", params,
                      timeout_s=prep.watchdog_s, on_line=printer.ticker("test", variant, 30.0))
     boot_status = {
         vm.BootStatus.OK: res.StageStatus.OK,
@@ -169,7 +187,7 @@ def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: lis
     }[booted.status]
     stages.append(_stage("boot", boot_status, start,
                          booted.crash_line or ("watchdog expired" if booted.status == "hang" else "")))
-    meta = replace(meta, qemu_cmdline=booted.qemu_argv)
+    meta = replace(meta, qemu_cmdline=booted.qemu_argv, accel=booted.accel)
     console = collect.read_console(out / "console.log")
     stages.append(res.StageResult("test", res.StageStatus.OK if console.done else
                                   res.StageStatus.FAIL, round(booted.seconds, 2)))
@@ -189,13 +207,6 @@ def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -
     params = vm.QemuParams(smp=request.smp) if request.smp else vm.QemuParams()
     watchdog = request.watchdog_s or selftests.timeout_s * len(selftests.test_progs) + BOOT_MARGIN_S
     return Prepared(wt.user_tree, wt.base, version, selftests, config, initrd, params, watchdog)
-
-
-def _choose_accel(prep: Prepared, bzimage: Path, request: RunRequest, printer: Printer) -> Prepared:
-    probe_initrd = initramfs.build_initramfs(None, [])
-    accel, why = vm.choose_accel(bzimage, probe_initrd.path, request.accel)
-    printer.event("accel", f"{accel}: {why}")
-    return replace(prep, params=prep.params.with_accel(accel))
 
 
 def run_matrix(request: RunRequest, printer: Printer) -> Matrix:
@@ -279,7 +290,7 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         printer.event("tree", f"{opened.tree.path} (Linux {opened.tree.version}) "
                       f"at {wt.base[:12]}; checkout {wt.path}")
         prep = prepare(request, wt, opened.tree.version, printer)
-        accel_chosen = False
+        accel = AccelChoice(request.accel, printer)
         all_series: dict[str, Series] = {}
         for variant in names:
             all_series[variant] = _series_for(opened.tree.path, request, variant,
@@ -287,12 +298,7 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
             patches = list(all_series[variant].patches)
             printer.event("series", f"{variant}: {len(patches)} patch(es)")
             for trial in range(1, request.trials + 1):
-                if not accel_chosen and request.accel != "tcg":
-                    bz = _first_kernel(prep, wt, patches, request, printer)
-                    if bz is not None:
-                        prep = _choose_accel(prep, bz, request, printer)
-                        accel_chosen = True
-                runs.append(run_one(prep, wt, variant, trial, patches, request, printer))
+                runs.append(run_one(prep, wt, variant, trial, patches, request, printer, accel))
     # Reports cover every run recorded in the results directory, not only
     # this invocation's: re-running one variant keeps the others' evidence.
     recorded = recorded_runs(request.results_dir, list(opened.catalog.variants))
@@ -325,16 +331,4 @@ def unexpected_outcomes(catalog: Catalog, runs: list[res.RunResult]) -> list[str
             lines.append(f"{run.meta.variant} trial {run.meta.trial}: {run.status.value} "
                          f"(expected {expect})")
     return lines
-
-
-def _first_kernel(prep: Prepared, wt: Worktree, patches: list[Path], request: RunRequest,
-                  printer: Printer) -> Path | None:
-    """The KVM probe needs some kernel: build the first variant's (it is cached)."""
-    if wt.apply_series(patches).status != "ok":
-        return None
-    log = request.results_dir / "probe-build.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    built = build.build_kernel(wt.path, prep.config, log, build.series_key(prep.base, patches),
-                               progress=printer.ticker("build", "first kernel"))
-    return built.bzimage if built.ok else None
 
