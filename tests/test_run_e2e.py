@@ -30,10 +30,19 @@ RUN_TOOLS = run_mod.RUN_TOOLS
 
 @pytest.fixture(scope="session")
 def matrix(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> run_mod.Matrix:
+    """`gen run` itself, as a user types it; the runs are read back from disk."""
     for tool in RUN_TOOLS:
         need_tool(tool)
-    out = tmp_path_factory.mktemp("e2e") / "results"
-    return run_matrix(RunRequest(real_tree, "HEAD", (), MATRIX, 1, "quick", out), Printer("human"))
+    cwd = tmp_path_factory.mktemp("e2e")
+    run = run_gen("run", "--tree", str(real_tree), "--variants", ",".join(MATRIX),
+                  "--profile", "quick", "--results", "results", cwd=cwd, timeout=3000)
+    print(run.stdout)
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
+    out = cwd / "results"
+    runs = [r for r in run_mod.recorded_runs(out, list(MATRIX)) if r.meta.variant in MATRIX]
+    assert [r.meta.variant for r in runs] == list(MATRIX)
+    unexpected = tuple(run_mod.unexpected_outcomes(load_catalog(), runs))
+    return run_mod.Matrix(tuple(runs), out, (out / "table.txt").read_text(), unexpected)
 
 
 def by_variant(matrix: run_mod.Matrix) -> dict[str, RunResult]:
