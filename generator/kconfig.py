@@ -136,7 +136,7 @@ def make_config(
     cached = cache / f"{_inputs_key(src, tree_id, fragments)[:24]}.config" if tree_id else None
     if cached is not None and cached.exists():
         requested = check_config(cached, fragments)
-        return KernelConfig(cached, _sha256(cached), requested, fragments)
+        return KernelConfig(cached, paths.sha256_of(cached), requested, fragments)
 
     with tempfile.TemporaryDirectory(prefix="kconfig-", dir=cache) as tmp:
         out = Path(tmp)
@@ -146,7 +146,7 @@ def make_config(
               str(out / ".config"), *map(str, fragments)], src)
         _run(make + ["olddefconfig"], src)
         requested = check_config(out / ".config", fragments)
-        digest = _sha256(out / ".config")
+        digest = paths.sha256_of(out / ".config")
         final = cached or cache / f"{digest[:24]}.config"
         tmp_final = final.with_suffix(".tmp")
         shutil.copyfile(out / ".config", tmp_final)
@@ -158,13 +158,9 @@ def install_config(config: KernelConfig, build_dir: Path) -> None:
     """Put the config into a build dir unless it is already there (keeps mtimes)."""
     build_dir.mkdir(parents=True, exist_ok=True)
     dest = build_dir / ".config"
-    if dest.exists() and _sha256(dest) == config.sha256:
+    if dest.exists() and paths.sha256_of(dest) == config.sha256:
         return
     shutil.copyfile(config.path, dest)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _run(argv: list[str], cwd: Path) -> None:

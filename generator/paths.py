@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Where drainlab keeps what it can rebuild: the default tree, build dirs, ccache."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,3 +23,8 @@ def templates_dir() -> Path:
     import generator.templates as tpl
 
     return Path(tpl.__path__[0])
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file: the identity of configs and patches in cache keys and results."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -10,7 +10,6 @@ what is already done (unless --force).
 """
 
 import errno
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import git
 
-from generator import build, collect, initramfs, kconfig, ops, vm
+from generator import build, collect, initramfs, kconfig, ops, paths, vm
 from generator import results as res
 from generator.bundle import write_bundle
 from generator.catalog import Catalog
@@ -97,10 +96,6 @@ def _stage(name: str, status: res.StageStatus, start: float, message: str = "") 
     return res.StageResult(name, status, round(time.monotonic() - start, 2), message)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_dir(results_dir: Path, variant: str, trial: int) -> Path:
     return results_dir / variant / f"trial-{trial}"
 
@@ -131,7 +126,7 @@ def _skipped(names: tuple[str, ...]) -> list[res.StageResult]:
 def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: list[Path],
             request: RunRequest, printer: Printer, accel: AccelChoice) -> res.RunResult:
     out = run_dir(request.results_dir, variant, trial)
-    infos = tuple(res.PatchInfo(p.name, _sha256(p), str(p.resolve())) for p in patches)
+    infos = tuple(res.PatchInfo(p.name, paths.sha256_of(p), str(p.resolve())) for p in patches)
     if not request.force:
         done = _finished(out, prep.base, infos)
         if done is not None:
