@@ -40,8 +40,8 @@ class OpenedTree:
     catalog: Catalog
 
 
-def open_request(request: TreeRequest) -> OpenedTree:
-    catalog = load_catalog(request.catalog_dirs)
+def open_request(request: TreeRequest, catalog: Catalog | None = None) -> OpenedTree:
+    catalog = catalog or load_catalog(request.catalog_dirs)
     tree = (kernel_tree.open_tree(request.tree) if request.tree is not None
             else kernel_tree.prepare_default_tree())
     return OpenedTree(tree, git.Repo(tree.path), catalog)
@@ -89,7 +89,7 @@ def refuse_dirty(repo: git.Repo, base: str, paths: list[str]) -> None:
 def generate(request: GenerateRequest) -> Series:
     catalog = load_catalog(request.catalog_dirs)
     variant = catalog.variant(request.variant)  # fail on a bad name before any tree work
-    opened = open_request(request)
+    opened = open_request(request, catalog)
     try:
         signoff = identity(opened.repo, request.signoff)
     except UserError:

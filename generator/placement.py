@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from generator.catalog import Catalog, Site
+from generator import csource
 from generator.csource import CFile
 from generator.errors import UserError
 
@@ -119,10 +120,9 @@ def read_placement(catalog: Catalog, files: dict[str, CFile]) -> Placement:
         cfile = files[path]
         for function in site_functions(catalog, path):
             for found in find_calls(cfile, function, TRACKED_CALLS, all_site_functions):
-                name = found.call.child_by_field_name("function")
-                callee = name.text.decode() if name is not None and name.text else ""
+                name = csource.callee(found.call)
                 records.append(CallRecord(
-                    callee, function, found.via, path, cfile.line_of(found.call),
-                    found.in_loop, classify(catalog, path, found, callee)))
+                    name, function, found.via, path, cfile.line_of(found.call),
+                    found.in_loop, classify(catalog, path, found, name)))
     records.sort(key=lambda r: (r.file, r.line))
     return Placement(tuple(records), frozenset(r.site for r in records if r.site))

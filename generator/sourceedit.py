@@ -14,7 +14,7 @@ from tree_sitter import Node
 
 from generator import render
 from generator.catalog import Catalog, InsertStep, Site
-from generator.csource import CFile
+from generator.csource import CFile, callee
 from generator.errors import UserError
 from generator.placement import classify, find_calls
 
@@ -55,9 +55,7 @@ def remove_site(catalog: Catalog, site: Site, cfile: CFile) -> bytes:
     splices, helpers = [], set()
     for function in site.functions:
         for found in find_calls(cfile, function, site.calls, all_functions):
-            callee_node = found.call.child_by_field_name("function")
-            name = callee_node.text.decode() if callee_node and callee_node.text else ""
-            if classify(catalog, site.file, found, name) != site.id:
+            if classify(catalog, site.file, found, callee(found.call)) != site.id:
                 continue
             splices.append(_removal(cfile, found.statement))
             if found.via:
