@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generator.catalog import load_catalog
 from generator.generate import identity
-from generator.series import plan_series, site_files
+from generator.series import plan_series
 from generator.tree import prepare_default_tree
 
 import git

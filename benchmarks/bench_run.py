@@ -16,6 +16,7 @@ Never run it beside another kernel build: 2 cores.
 
 import argparse
 import io
+import itertools
 import json
 import os
 import sys
@@ -65,14 +66,14 @@ def main() -> int:
         label = "cold" if n == 0 else "warm"
         print(f"{label:<5} {variant:<17} {t - previous:6.1f} s  ({stages}) -> {run.status.value}")
         previous = t
-    warm = [b - a for (_, a), (_, b) in zip(times, times[1:])]
+    warm = [b - a for (_, a), (_, b) in itertools.pairwise(times)]
     if warm:
         print(f"warm variants: median {sorted(warm)[len(warm) // 2]:.1f} s, max {max(warm):.1f} s")
     print(f"all {len(times)} variants from {'cold' if not args.keep_cache else 'warm'}: "
           f"{wall:.1f} s")
 
     again_wall, _, again_runs = timed_matrix(request)
-    rebuilt = [r.meta.variant for r, first in zip(again_runs, runs)
+    rebuilt = [r.meta.variant for r, first in zip(again_runs, runs, strict=True)
                if r.meta.start_time != first.meta.start_time]
     print(f"again (same matrix): {again_wall:.1f} s, runs redone: {rebuilt or 'none'}")
     forced_wall, _, forced_runs = timed_matrix(

@@ -51,7 +51,8 @@ def main() -> int:
         applied = wt.apply_series([patch])
         apply_s = time.monotonic() - t
         variant = build.build_kernel(wt.path, cfg, out / "variant.log")
-        print(f"variant    {variant.seconds:7.2f} s  {variant.status} (apply {apply_s:.2f} s, {applied.status})")
+        print(f"variant    {variant.seconds:7.2f} s  {variant.status} "
+              f"(apply {apply_s:.2f} s, {applied.status})")
     if not base.ok or base.bzimage is None:
         return 1
     tiny = initramfs.build_initramfs(None, [])

@@ -17,9 +17,9 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from generator import ops, paths
 from generator.errors import UserError

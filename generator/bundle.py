@@ -18,9 +18,8 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 from xml.sax.saxutils import escape
 
 from generator.errors import InfraError, UserError

@@ -6,10 +6,12 @@ file:line before anything touches a tree. A user extends the catalog by
 dropping a YAML file into a directory passed with --catalog.
 """
 
+import builtins
 import re
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -112,7 +114,7 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers where each mapping starts, for error messages."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
     mapping = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
@@ -152,7 +154,8 @@ class _Fields:
             raise self.fail(f"'{key}' must be a non-empty string", f"set {key}: ...")
         return value
 
-    def strings(self, key: str, required: bool = True) -> tuple[str, ...]:
+    # Below the method named `str`, a bare `str` in a signature names that method.
+    def strings(self, key: builtins.str, required: bool = True) -> tuple[builtins.str, ...]:
         value = self.data.get(key, [] if not required else None)
         if isinstance(value, str):
             value = [value]
@@ -160,7 +163,7 @@ class _Fields:
             raise self.fail(f"'{key}' must be a list of strings", f"set {key}: [a, b]")
         return tuple(value)
 
-    def unknown(self, allowed: set[str]) -> None:
+    def unknown(self, allowed: set[builtins.str]) -> None:
         extra = set(self.data) - allowed - {"__line__"}
         if extra:
             raise self.fail(f"unknown key(s) {', '.join(sorted(extra))}",
@@ -181,9 +184,8 @@ def _load_step(raw: Any, path: Path, site: str) -> InsertStep:
     if at not in ANCHORS:
         raise f.fail(f"unknown anchor {at!r}", "use one of " + ", ".join(ANCHORS))
     calls = f.strings("call", required=False)
-    if at.endswith("call") or at.endswith("call-checked"):
-        if not calls:
-            raise f.fail(f"anchor {at} needs 'call'", "set call: [function_name]")
+    if (at.endswith("call") or at.endswith("call-checked")) and not calls:
+        raise f.fail(f"anchor {at} needs 'call'", "set call: [function_name]")
     function = f.str("function", "") if at == "before-function" else ""
     if at == "before-function" and not function:
         raise f.fail("anchor before-function needs 'function'", "set function: name")

@@ -8,9 +8,9 @@ edit we make is re-parsed and checked for new ERROR nodes, and proven by a
 real build in the tests.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser

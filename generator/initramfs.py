@@ -12,9 +12,10 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Protocol, Sequence
+from typing import BinaryIO, Protocol
 
 from generator import ops, paths, render
 from generator.errors import UserError

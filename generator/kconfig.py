@@ -20,9 +20,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from generator import ops, paths
 from generator.errors import InfraError, UserError

@@ -15,8 +15,8 @@ become the test's diagnostics.
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 
 class TestStatus(enum.Enum):

@@ -5,15 +5,17 @@ Keeping process handling here means every caller gets the same error shape:
 a missing program is a UserError naming the Debian package that provides it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence
+from typing import IO
 
 from generator.errors import InfraError, UserError
 
@@ -126,10 +128,8 @@ def terminate(proc: "subprocess.Popen[bytes]", grace: float = 2.0) -> None:
     """
     if proc.poll() is None:
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
             try:
                 proc.wait(timeout=wait)
                 break
@@ -137,10 +137,8 @@ def terminate(proc: "subprocess.Popen[bytes]", grace: float = 2.0) -> None:
                 continue
     else:
         # The leader is gone; reap stragglers in its group (make's children).
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 """Where drainlab keeps what it can rebuild: the default tree, build dirs, ccache."""
 
 import hashlib
+import importlib
 import os
 from pathlib import Path
 
@@ -20,8 +21,9 @@ def cache_dir() -> Path:
 def templates_dir() -> Path:
     # Installed wheels map top-level templates/ to generator/templates via
     # package-dir; an editable install or a plain checkout has it beside us.
-    import generator.templates as tpl
-
+    # Imported by name: the package exists only through that mapping, which mypy
+    # cannot follow.
+    tpl = importlib.import_module("generator.templates")
     return Path(tpl.__path__[0])
 
 

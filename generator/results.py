@@ -16,9 +16,10 @@ import os
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from generator import ktap
 from generator.collect import ConsoleReport, Metric, ScriptSegment, Trouble
@@ -35,7 +36,7 @@ CRASH_KINDS = frozenset({"panic", "oops", "bug"})
 HANG_KINDS = frozenset({"soft-lockup", "hung-task", "rcu-stall"})
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Overall verdict of one run, worst first in the order of run_status()."""
 
     PASS = "pass"
@@ -47,7 +48,7 @@ class RunStatus(str, enum.Enum):
     ERROR = "error"
 
 
-class StageStatus(str, enum.Enum):
+class StageStatus(enum.StrEnum):
     OK = "ok"
     FAIL = "fail"        # the stage ran and the input was bad (patch rejected, compile error)
     ERROR = "error"      # the stage could not run (tool missing, disk full)
@@ -339,15 +340,15 @@ def script_points(seg: ScriptSegment) -> list[TestPoint]:
         path = _point_path(prefix, names)
         points.append(TestPoint(path, test.status.value, _op_seconds(metrics), msg, metrics))
     excluded = {e.block for e in seg.excluded}
-    for name, metrics in by_test.items():  # measured, but no result line names it
-        if all(m.block in excluded for m in metrics):
+    for name, named in by_test.items():  # measured, but no result line names it
+        if all(m.block in excluded for m in named):
             continue  # the probe of an excluded block: kept in RunResult.excluded
         if name.startswith(PROBE_PREFIX):
             continue  # a probe pass (protocol.py): measured, never a test point
         why = ("no result line (script cut short)" if seg.truncated
                else "metric names a test with no result line")
         points.append(TestPoint(_point_path(prefix, [name]), "ERROR",
-                                _op_seconds(tuple(metrics)), why, tuple(metrics)))
+                                _op_seconds(tuple(named)), why, tuple(named)))
     whole = _script_point(seg, prefix, [t for _, t in leaves])
     return points + ([whole] if whole else [])
 

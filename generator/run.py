@@ -12,7 +12,7 @@ what is already done (unless --force).
 import errno
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import git
@@ -140,7 +140,7 @@ def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: lis
                               "tinyconfig+drainlab.config+selftests"),
         qemu_cmdline=tuple(prep.params.argv(Path("bzImage"), prep.initrd.path)),
         accel=prep.params.accel,
-        start_time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        start_time=datetime.now(UTC).isoformat(timespec="seconds"),
         artifacts={"console_log": str(out / "console.log"), "build_log": str(out / "build.log"),
                    "config": str(prep.config.path)},
     )

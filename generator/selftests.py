@@ -208,7 +208,8 @@ def render_files(profile: Profile, dirname: str = "drainlab") -> dict[str, str]:
         try:
             rendered[name] = env.get_template(f"{name}.j2").render(context)
         except jinja2.TemplateError as err:
-            raise InfraError(f"template {TEMPLATE_SUBDIR}/{name}.j2 failed: {err}", "fix the template") from err
+            raise InfraError(f"template {TEMPLATE_SUBDIR}/{name}.j2 failed: {err}",
+                             "fix the template") from err
     return rendered
 
 

@@ -158,7 +158,8 @@ def plan_series(catalog: Catalog, variant: Variant, repo: git.Repo, base: str,
 # -- writing commits with plumbing ----------------------------------------
 
 def _store(repo: git.Repo, kind: bytes, data: bytes) -> bytes:
-    return repo.odb.store(IStream(kind, len(data), io.BytesIO(data))).binsha
+    binsha: bytes = repo.odb.store(IStream(kind, len(data), io.BytesIO(data))).binsha
+    return binsha
 
 
 def _replace_in_tree(repo: git.Repo, tree_sha: bytes, parts: list[str], blob: bytes) -> bytes:
@@ -202,12 +203,15 @@ def write_commits(repo: git.Repo, plan: SeriesPlan, signoff: Identity,
 
 # -- format-patch ---------------------------------------------------------
 
+def _mark(on: bool) -> str:
+    return "yes" if on else "-"
+
+
 def _placement_table(catalog: Catalog, before: frozenset[str], after: frozenset[str]) -> str:
     # Fits 75 columns, the width reviewers' mail readers expect.
     rows = [f"  {'site':<5}{'before':<7}{'after':<6}where"]
     for sid, site in catalog.sites.items():
-        mark = lambda on: "yes" if on else "-"  # noqa: E731
-        rows.append(f"  {sid:<5}{mark(sid in before):<7}{mark(sid in after):<6}{site.title}")
+        rows.append(f"  {sid:<5}{_mark(sid in before):<7}{_mark(sid in after):<6}{site.title}")
     return "\n".join(rows) + "\n"
 
 

@@ -31,9 +31,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from generator import ops, paths, protocol
 from generator.errors import UserError

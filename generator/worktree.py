@@ -17,10 +17,11 @@ import fcntl
 import hashlib
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Sequence
+from typing import IO
 
 import git
 
@@ -71,7 +72,8 @@ def resolve_base(user_tree: Path, base: str) -> str:
     try:
         return str(repo.git.rev_parse("--verify", "--end-of-options", f"{base}^{{commit}}"))
     except git.GitCommandError:
-        raise UserError(f"--base {base}: no such commit in {user_tree}", "pass a commit, tag or branch") from None
+        raise UserError(f"--base {base}: no such commit in {user_tree}",
+                        "pass a commit, tag or branch") from None
 
 
 LOW_SPACE_BYTES = 64 << 20
@@ -119,7 +121,8 @@ class Worktree:
     def open(self) -> "Worktree":
         """Lock, create the clone if needed, fetch base if missing, check it out."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path.parent / f"{self.path.name}.lock", "w")
+        # Not a with-block: the file stays open (and flock'ed) until close().
+        lock = open(self.path.parent / f"{self.path.name}.lock", "w")  # noqa: SIM115
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -147,7 +150,8 @@ class Worktree:
         try:
             git.Git().clone("--shared", "--no-checkout", "--quiet", str(self.user_tree), str(self.path))
         except git.GitCommandError as err:
-            raise InfraError(f"git clone of {self.user_tree} into the cache failed: {err.stderr.strip()}") from None
+            raise InfraError(
+                f"git clone of {self.user_tree} into the cache failed: {err.stderr.strip()}") from None
         repo = git.Repo(self.path)
         with repo.config_writer() as cfg:
             # Nothing in the cache clone may garbage-collect or pack on its own;
@@ -176,8 +180,9 @@ class Worktree:
         except git.GitCommandError as err:
             raise InfraError(f"git fetch from {self.user_tree} failed: {err.stderr.strip()}") from None
         if not self._has_commit(self.base):
-            raise UserError(f"--base {self.base[:12]} is not reachable from any branch or tag of {self.user_tree}",
-                            "create a branch or tag for it")
+            raise UserError(
+                f"--base {self.base[:12]} is not reachable from any branch or tag of {self.user_tree}",
+                "create a branch or tag for it")
 
     def close(self) -> None:
         if self._lock is not None:

@@ -88,8 +88,8 @@ def test_per_block_to_per_range_is_the_seed_move(clone: Path, real_tree: Path,
     patches = gen_series(clone, "drain-per-range", tmp_path / "b")
     first = patches[0].read_text()
     assert "mm/page_isolation: drain pcplists once per isolated range" in first
-    removed = [l for l in first.splitlines() if l.startswith("-\t")]
-    added = [l for l in first.splitlines() if l.startswith("+\t")]
+    removed = [line for line in first.splitlines() if line.startswith("-\t")]
+    added = [line for line in first.splitlines() if line.startswith("+\t")]
     assert removed == ["-\t\tdrain_all_pages(zone);"]  # S1, inside set_migratetype_isolate
     assert "+\tdrain_all_pages(page_zone(pfn_to_page(isolate_start)));" in added
     am(clone, patches)

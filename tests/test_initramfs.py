@@ -65,7 +65,8 @@ def test_init_prints_the_protocol_markers() -> None:
     for needle in ('echo "DRAINLAB: boot uptime=$up"', 'echo "DRAINLAB: begin $prog"',
                    'echo "DRAINLAB: end $prog rc=$rc ms=$((end - start))"', 'echo "DRAINLAB: done"',
                    "reboot -f", "timeout 90 ", "for prog in a.sh sub/b; do", 'cd "/kselftest/drainlab"',
-                   "mount -t tracefs tracefs /sys/kernel/tracing", "mount -t debugfs debugfs /sys/kernel/debug",
+                   "mount -t tracefs tracefs /sys/kernel/tracing",
+                   "mount -t debugfs debugfs /sys/kernel/debug",
                    "mount -t devtmpfs", "mount -t tmpfs tmpfs /tmp"):
         assert needle in text, needle
     assert "timeout" not in initramfs.render_init(["a.sh"], "x").split("DRAINLAB: begin")[1]
@@ -108,7 +109,8 @@ def test_build_contents_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     changed = initramfs.build_initramfs(d, ["run.sh"], timeout_s=60)
     assert changed.key != first.key
     # An explicit bundle hash is used as given.
-    assert initramfs.build_initramfs(d, ["run.sh"], "h1").key != initramfs.build_initramfs(d, ["run.sh"], "h2").key
+    assert (initramfs.build_initramfs(d, ["run.sh"], "h1").key
+            != initramfs.build_initramfs(d, ["run.sh"], "h2").key)
 
 
 def test_missing_busybox_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

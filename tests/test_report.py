@@ -36,7 +36,7 @@ def make_run(scenario: str, variant: str = "base", trial: int = 1,
         qemu_cmdline=("qemu-system-x86_64", "-m", "2G"), start_time="2025-11-25T20:00:00+00:00",
         artifacts={"console_log": str(CONSOLE / f"{scenario}.log"), "build_log": "/tmp/b 1.log"},
     )
-    st = [StageResult(n, s, 2.0) for n, s in zip(results.STAGES, stages)]
+    st = [StageResult(n, s, 2.0) for n, s in zip(results.STAGES, stages, strict=False)]
     console = collect.read_console(CONSOLE / f"{scenario}.log") if stages[1] == StageStatus.OK else None
     return results.build_run_result(meta, st, console)
 
@@ -89,7 +89,8 @@ def test_kcidb_shape_ids_paths_urls() -> None:
 
 def test_kcidb_statuses_for_apply_and_build_failures() -> None:
     apply_fail = make_run("all-pass", stages=(StageStatus.FAIL,) + (StageStatus.SKIPPED,) * 4)
-    build_fail = make_run("all-pass", "b", stages=(StageStatus.OK, StageStatus.FAIL) + (StageStatus.SKIPPED,) * 3)
+    build_fail = make_run("all-pass", "b",
+                          stages=(StageStatus.OK, StageStatus.FAIL) + (StageStatus.SKIPPED,) * 3)
     report = kcidb.kcidb_report([apply_fail, build_fail])
     SCHEMA.validate(report)
     assert [c["valid"] for c in report["checkouts"]] == [False, True]
@@ -157,8 +158,8 @@ def test_junit_one_fail(tmp_path: Path) -> None:
 
 
 def test_junit_error_for_crash_and_hang_and_skip_children(tmp_path: Path) -> None:
-    xml = read_back([make_run("panic"), make_run("truncated-by-watchdog", trial=2), make_run("skip", trial=3)],
-                    tmp_path)
+    xml = read_back([make_run("panic"), make_run("truncated-by-watchdog", trial=2),
+                     make_run("skip", trial=3)], tmp_path)
     panic, hang, skip = list(xml)
     assert (panic.failures, panic.errors) == (0, 2)  # the script point and the kernel point
     assert all(isinstance(c.result[0], Error) for c in panic if c.result)

@@ -30,8 +30,10 @@ SHELLS = ("busybox", "bash")
 QUICK = selftests.load_profile("quick")
 # Fake trace_stat: per CPU "Function Hit" tables; the scripts sum over CPUs.
 TRACE_STAT = {
-    "function0": "  Function   Hit\n  --------   ---\n  __drain_all_pages   1\n  set_migratetype_isolate   64\n",
-    "function1": "  Function   Hit\n  --------   ---\n  zone_pcp_disable   1\n  set_migratetype_isolate   2\n",
+    "function0": ("  Function   Hit\n  --------   ---\n"
+                  "  __drain_all_pages   1\n  set_migratetype_isolate   64\n"),
+    "function1": ("  Function   Hit\n  --------   ---\n"
+                  "  zone_pcp_disable   1\n  set_migratetype_isolate   2\n"),
 }
 TRACEABLE = ("__drain_all_pages", "drain_all_pages", "zone_pcp_disable", "set_migratetype_isolate")
 COUNTS = {"drains": "1", "drain_all_pages": "0", "zone_pcp_disable": "1", "set_migratetype_isolate": "66"}
@@ -115,7 +117,8 @@ class FakeMachine:
     def tracefs(self) -> Path:
         t = self.sys / "kernel/tracing"
         (t / "trace_stat").mkdir(parents=True)
-        (t / "available_filter_functions").write_text("".join(f"{f}\n" for f in TRACEABLE) + "other_fn [mod]\n")
+        (t / "available_filter_functions").write_text(
+            "".join(f"{f}\n" for f in TRACEABLE) + "other_fn [mod]\n")
         (t / "function_profile_enabled").write_text("0\n")
         (t / "set_ftrace_filter").write_text("")
         for name, text in TRACE_STAT.items():
@@ -124,7 +127,8 @@ class FakeMachine:
 
     def pagetypeinfo(self, order: int = 9) -> None:
         (self.root / "proc").mkdir(exist_ok=True)
-        (self.root / "proc/pagetypeinfo").write_text(f"Page block order: {order}\nPages per block:  {1 << order}\n")
+        (self.root / "proc/pagetypeinfo").write_text(
+            f"Page block order: {order}\nPages per block:  {1 << order}\n")
 
     def cma_area(self, count: int = 16384, alloc: str = "file") -> Path:
         self.cma.mkdir(parents=True)
@@ -338,7 +342,8 @@ def test_render_writes_a_kselftest_dropin(tmp_path: Path) -> None:
     assert b.timeout_s == selftests.settings_timeout(b.profile)
     for name in b.files:
         first = (b.directory / name).read_text().splitlines()[:2]
-        assert name in ("settings", "config", "README") or any("SPDX-License-Identifier: GPL-2.0" in x for x in first)
+        assert (name in ("settings", "config", "README")
+                or any("SPDX-License-Identifier: GPL-2.0" in x for x in first))
 
 
 def test_content_hash_tracks_contents(tmp_path: Path) -> None:
@@ -483,7 +488,8 @@ def test_mem_offline_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path
     assert run.fact("clock") == ("adjtimex" if shell == "busybox" else "date")
     assert run.fact("blocks") == "memory12,memory13,memory14"
     s = run.summary()
-    assert (s["script"], s["pass"], s["fail"], s["skip"], s["excluded"]) == ("mem-offline-stress", "6", "0", "0", "1")
+    assert ((s["script"], s["pass"], s["fail"], s["skip"], s["excluded"])
+            == ("mem-offline-stress", "6", "0", "0", "1"))
     # Every block went back online; blocks that were not candidates were never written.
     for n in (12, 13, 14):
         assert (m.memdir / f"memory{n}/state").read_text() == "online_movable\n"
@@ -509,7 +515,8 @@ def test_mem_offline_failure(bundle, fake_roots: Path, tmp_path: Path, busybox_p
         assert not bad.ok and bad.directive.text == "offline EISDIR"
         assert results[f"offline/memory12/r{r}/{load}"].ok and results[f"offline/memory14/r{r}/{load}"].ok
         # A failed offline is not followed by an online.
-        assert [(o["op"], o["result"]) for o in metrics_of(run, f"offline/memory13/r{r}/{load}")] == [("offline", "EISDIR")]
+        ops = metrics_of(run, f"offline/memory13/r{r}/{load}")
+        assert [(o["op"], o["result"]) for o in ops] == [("offline", "EISDIR")]
     # Only EINVAL/EBUSY (structural) exclude a block; EISDIR is the kernel failing.
     assert run.diags("excluded") == [] and run.fact("blocks") == "memory12,memory13,memory14"
     assert run.summary()["fail"] == "3"
@@ -671,7 +678,8 @@ def test_skips_when_not_root(bundle, fake_roots: Path, tmp_path: Path, busybox_p
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_bad_parameter_bails_out(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+def test_bad_parameter_bails_out(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                 shell: str) -> None:
     standard_machine(fake_roots)
     run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path, DRAINLAB_ROUNDS="many")
     assert run.rc == 1 and "Bail out! DRAINLAB_ROUNDS must be a number" in run.out
@@ -725,20 +733,23 @@ def test_cma_pass(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, s
         assert all({k: o.get(k) for k in COUNTS} == COUNTS for o in ops)
     assert run.fact("cma_area") == "reserved" and run.fact("cma_count") == "16384"
     s = run.summary()
-    assert (s["script"], s["pass"], s["skip"], s["allocs"], s["alloc_ok"]) == ("cma-stress", "4", "2", "8", "8")
+    assert ((s["script"], s["pass"], s["skip"], s["allocs"], s["alloc_ok"])
+            == ("cma-stress", "4", "2", "8", "8"))
     # Cleanup wrote the area size to free: every debugfs allocation is released.
     assert (cma / "free").read_text() == "16384\n"
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_cma_failure_and_timeout(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+def test_cma_failure_and_timeout(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                 shell: str) -> None:
     m = FakeMachine(fake_roots)
     m.cpus()
     m.cma_area(alloc="dir")
     run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_CMA_SIZES="1", DRAINLAB_CMA_REPS="2")
     assert run.rc == 1, run.out
-    assert [(r.ok, r.directive.text) for r in run.results()] == [(False, "only 0% of allocations succeeded, need 100%")] * 2
+    assert [(r.ok, r.directive.text) for r in run.results()] == [
+        (False, "only 0% of allocations succeeded, need 100%")] * 2
     assert {m["result"] for m in run.diags("metric")} == {"EISDIR"}
 
     shutil.rmtree(m.cma.parent)
@@ -806,7 +817,8 @@ def test_race_offline_timeout_still_runs_the_allocation(bundle, fake_roots: Path
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_race_skips_without_cma(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+def test_race_skips_without_cma(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                shell: str) -> None:
     standard_machine(fake_roots)
     run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path)
     assert run.rc == 4 and "CONFIG_CMA_DEBUGFS" in run.plan().directive.text, run.out

@@ -79,7 +79,8 @@ def test_exit_without_done_is_a_crash(tmp_path: Path) -> None:
 
 
 def test_qemu_failure_is_an_error(tmp_path: Path) -> None:
-    console = ("error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: "
+    console = ("error: failed to set MSR 0x10a to 0x69\n"
+               "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: "
                "kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.\n")
     res = boot_fake(tmp_path, fake_qemu(tmp_path, console, rc=134))
     assert res.status == "error" and res.exit_code == 134
@@ -98,7 +99,8 @@ def test_missing_kernel_is_a_user_error(tmp_path: Path) -> None:
 
 def test_missing_qemu_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", path_without(tmp_path, "qemu-system-x86_64"))
-    with pytest.raises(UserError, match="qemu-system-x86_64 not found; install it: apt-get install qemu-system-x86"):
+    with pytest.raises(UserError, match="qemu-system-x86_64 not found; "
+                                        "install it: apt-get install qemu-system-x86"):
         boot_fake(tmp_path, vm.QemuParams())
 
 

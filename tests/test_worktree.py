@@ -88,7 +88,8 @@ def test_apply_reset_and_user_repo_untouched(user_repo: Path, tmp_path: Path) ->
         assert (wt.path / "mm" / "b.c").read_text() == "int b;\n"
         untouched = wt.path / "mm" / "b.c"
         mtime = untouched.stat().st_mtime_ns
-        good = make_patch(wt.path, "mm/a.c", (wt.path / "mm/a.c").read_text().replace("int a5;", "int a5 = 5;"),
+        good = make_patch(wt.path, "mm/a.c",
+                          (wt.path / "mm/a.c").read_text().replace("int a5;", "int a5 = 5;"),
                           "mm: init a5")
         res = wt.apply_series([write(tmp_path, "0001.patch", good)])
         assert res.status == "ok", res.log
@@ -128,11 +129,10 @@ def test_apply_failure_names_the_file_and_resets(user_repo: Path, tmp_path: Path
 def test_keyboard_interrupt_resets_and_unlocks(user_repo: Path, tmp_path: Path) -> None:
     before = snapshot(user_repo)
     root = tmp_path / "src"
-    with pytest.raises(KeyboardInterrupt):
-        with Worktree(user_repo, "HEAD", root=root) as wt:
-            patch = make_patch(wt.path, "mm/b.c", "int b = 2;\n", "mm: b")
-            assert wt.apply_series([write(tmp_path, "p.patch", patch)]).status == "ok"
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Worktree(user_repo, "HEAD", root=root) as wt:
+        patch = make_patch(wt.path, "mm/b.c", "int b = 2;\n", "mm: b")
+        assert wt.apply_series([write(tmp_path, "p.patch", patch)]).status == "ok"
+        raise KeyboardInterrupt
     assert (wt.path / "mm/b.c").read_text() == "int b;\n"
     assert git(wt.path, "rev-parse", "HEAD").strip() == wt.base
     # The lock went with the context: a new run can open the checkout.
@@ -143,9 +143,9 @@ def test_keyboard_interrupt_resets_and_unlocks(user_repo: Path, tmp_path: Path) 
 
 def test_second_run_is_locked_out(user_repo: Path, tmp_path: Path) -> None:
     root = tmp_path / "src"
-    with Worktree(user_repo, "HEAD", root=root):
-        with pytest.raises(UserError, match="in use by another drainlab run"):
-            Worktree(user_repo, "HEAD", root=root).open()
+    with Worktree(user_repo, "HEAD", root=root), \
+            pytest.raises(UserError, match="in use by another drainlab run"):
+        Worktree(user_repo, "HEAD", root=root).open()
 
 
 def test_new_user_commits_reach_the_cache_clone(user_repo: Path, tmp_path: Path) -> None:
@@ -179,12 +179,12 @@ def test_real_tree_byte_identical(real_tree: Path, tmp_path: Path) -> None:
         text = (wt.path / rel).read_text()
         good = per_pageblock_patch(wt.path)
         assert wt.apply_series([write(tmp_path, "good.patch", good)]).status == "ok"
-        bad = good.replace("spin_unlock_irqrestore(&zone->lock, flags);\n+", "spin_unlock_irqsave(&zone->lock, flags);\n+")
+        bad = good.replace("spin_unlock_irqrestore(&zone->lock, flags);\n+",
+                           "spin_unlock_irqsave(&zone->lock, flags);\n+")
         res = wt.apply_series([write(tmp_path, "bad.patch", bad)])
         assert res.status == "fail" and res.conflicting_file == rel
-    with pytest.raises(KeyboardInterrupt):
-        with Worktree(real_tree, "HEAD") as wt:
-            assert wt.apply_series([write(tmp_path, "good.patch", good)]).status == "ok"
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Worktree(real_tree, "HEAD") as wt:
+        assert wt.apply_series([write(tmp_path, "good.patch", good)]).status == "ok"
+        raise KeyboardInterrupt
     assert (wt.path / rel).read_text() == text
     assert snapshot(real_tree) == before

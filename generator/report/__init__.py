@@ -6,8 +6,8 @@ RunResults and a write_*() that stores it atomically; nothing here runs the
 guest or parses consoles (generator/collect.py and generator/results.py do).
 """
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from generator.results import RunResult, atomic_write_text
 

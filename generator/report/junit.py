@@ -8,8 +8,8 @@ goes to <system-out>, on the suite and on every failing case.
 """
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from junitparser import Error, Failure, JUnitXml, Skipped, SystemOut, TestCase, TestSuite
 
@@ -69,7 +69,7 @@ def run_suite(run: RunResult) -> TestSuite:
         if value:
             suite.add_property(key, _text(value))
     suite.add_testcases(_stage_cases(run, tail))
-    suite.add_testcases(_point_case(p, tail) for p in run.points)
+    suite.add_testcases([_point_case(p, tail) for p in run.points])
     if tail:
         suite.append(SystemOut(tail))
     suite.update_statistics()
@@ -85,7 +85,8 @@ def junit_xml(runs: Sequence[RunResult]) -> JUnitXml:
 
 
 def junit_text(runs: Sequence[RunResult]) -> str:
-    return junit_xml(runs).tostring().decode("utf-8") + "\n"
+    xml: bytes = junit_xml(runs).tostring()
+    return xml.decode("utf-8") + "\n"
 
 
 def write_junit(runs: Sequence[RunResult], path: Path) -> Path:

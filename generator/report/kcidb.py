@@ -10,8 +10,9 @@ imports it lazily. Schema rules followed here (ecosystem.md section 1): ids
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from generator.errors import UserError
 from generator.results import RunResult, StageStatus, atomic_write_text, sanitize
@@ -145,12 +146,13 @@ def kcidb_report(runs: Sequence[RunResult]) -> dict[str, Any]:
         checkouts.setdefault(checkout_id(run), _checkout(run))
         builds.setdefault(build_id(run), _build(run))
         tests.extend(_tests(run))
-    return _prune({
+    report: dict[str, Any] = _prune({
         "version": {"major": SCHEMA_MAJOR, "minor": SCHEMA_MINOR},
         "checkouts": list(checkouts.values()),
         "builds": list(builds.values()),
         "tests": tests,
     })
+    return report
 
 
 def validate(report: dict[str, Any]) -> None:

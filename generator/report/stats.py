@@ -10,8 +10,8 @@ never count here.
 """
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from generator.collect import Metric
 from generator.results import RunResult, RunStatus

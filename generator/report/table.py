@@ -5,7 +5,7 @@ Meant to be pasted into a cover letter as is, so: ASCII only, no colour, no
 tabs, and a legend under it that says what each column counts.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from generator.report.stats import OpStats, VariantSummary, summarize
 from generator.results import RunResult
@@ -68,7 +68,7 @@ def row_cells(summary: VariantSummary) -> list[str]:
 
 def _line(cells: Sequence[str]) -> str:
     parts = []
-    for (_, width, right), cell in zip(COLUMNS, cells):
+    for (_, width, right), cell in zip(COLUMNS, cells, strict=True):
         cell = _fit(cell, width)
         parts.append(cell.rjust(width) if right else cell.ljust(width))
     return " ".join(parts).rstrip()
@@ -97,8 +97,8 @@ def format_excluded(runs: Sequence[RunResult]) -> str:
     """
     seen: dict[tuple[str, str, str], list[str]] = {}
     for run in runs:
-        for block in run.excluded:
-            seen.setdefault((block.block, block.reason, block.why), []).append(run.meta.variant)
+        for excl in run.excluded:
+            seen.setdefault((excl.block, excl.reason, excl.why), []).append(run.meta.variant)
     if not seen:
         return ""
     lines = ["Blocks excluded by the probe (not failures):"]
