@@ -13,7 +13,7 @@ run)
 	;;
 test)
 	tools/setup.sh
-	exec .venv/bin/python -m pytest "$@"
+	exec tools/check "$@"
 	;;
 *)
 	echo "usage: $0 run|test [args...]" >&2
