@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+# E402: these imports need the sys.path entries above.
 from generator import build, initramfs, kconfig, vm  # noqa: E402
 from generator.tree import prepare_default_tree  # noqa: E402
 from generator.worktree import Worktree  # noqa: E402

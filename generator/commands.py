@@ -10,7 +10,7 @@
 """
 
 import argparse
-import sys  # noqa: F401
+import sys
 from pathlib import Path
 
 from generator import tree as kernel_tree

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Tree
 
 _LANGUAGE = Language(tree_sitter_c.language())
 LOOP_TYPES = {"for_statement", "while_statement", "do_statement"}
@@ -64,14 +64,14 @@ class CFile:
 
     path: str
     src: bytes
-    _tree: object = field(init=False, repr=False)
+    _tree: Tree = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._tree = _parser().parse(self.src)
 
     @property
     def root(self) -> Node:
-        return self._tree.root_node  # type: ignore[attr-defined, no-any-return]
+        return self._tree.root_node
 
     @cached_property
     def functions(self) -> dict[str, Node]:

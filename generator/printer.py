@@ -4,6 +4,7 @@
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -24,7 +25,7 @@ class Printer:
         elif self.mode == "human":
             print(f"[{elapsed:6.0f}s] {stage:<9} {message}", file=self.stream, flush=True)
 
-    def ticker(self, stage: str, label: str, every: float = 15.0):  # type: ignore[no-untyped-def]
+    def ticker(self, stage: str, label: str, every: float = 15.0) -> Callable[[float, str], None]:
         """A (seconds, line) callback for build/boot that reports every EVERY s."""
         last = [0.0]
 
