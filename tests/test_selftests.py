@@ -552,7 +552,9 @@ def test_mem_offline_timeout_kills_the_writer(bundle, fake_roots: Path, tmp_path
     first = results["offline/memory13/r1/idle"]
     assert not first.ok and first.directive.text == "TIMEOUT offline after 1 s"
     (offline,) = metrics_of(run, "offline/memory13/r1/idle")
-    assert offline["result"] == "timeout" and 1_000_000 <= int(offline["us"]) < 2_500_000
+    # The timeout's sleep starts before the writer reads its start time, so on a
+    # loaded host the measured span can fall a little short of the 1 s timeout.
+    assert offline["result"] == "timeout" and 800_000 <= int(offline["us"]) < 2_500_000
     later = results["offline/memory13/r2/churn"]
     assert not later.ok and "abandoned after 1 timeout" in later.directive.text
     assert metrics_of(run, "offline/memory13/r2/churn") == [], "an abandoned block is not retried"
