@@ -23,11 +23,14 @@ ANCHORS = (
     "after-call",
     "after-call-checked",
     "before-call",
-    "before-return-in-block-of-call",
-    "before-final-return",
+    "before-success-return-after-call",
+    "before-success-return-after-loop",
     "before-function",
 )
 LOOP_VALUES = ("yes", "no", "any")
+_OLD_ANCHORS = {"before-final-return": "before-success-return-after-loop",
+                "before-return-in-block-of-call": "before-success-return-after-call"}
+_EXPR_RE = re.compile(r"^[A-Za-z_]\w*(?:(?:\.|->)[A-Za-z_]\w*)*$")
 PER_PAGEBLOCK = "per-pageblock"
 # x86_64: a 128 MiB memory block holds 64 pageblocks of 2 MiB.
 X86_64_PAGEBLOCKS_PER_BLOCK = 64
@@ -41,7 +44,10 @@ class InsertStep:
     function: str = ""
     all: bool = False
     blank_before: bool = False
-    vars: tuple[tuple[str, str], ...] = ()
+    # Snippet variable -> candidate expressions, first whose leading name is
+    # in scope at the insertion point wins (5.x says start_pfn, 6.x isolate_start).
+    vars: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    in_loop: bool = False  # the anchor call must sit inside a loop (a retry loop)
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,10 @@ class CommitSpec:
     sites: tuple[str, ...]
     subject: str
     body: str
-    rationale: str
+    rationale: str  # true on any tree: says what the commit's target is
+    # site id -> why removing it helps; rendered only when this tree's commit
+    # really removes that site (a 6.1 tree has no per-pageblock drain to replace).
+    removing: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,12 +188,15 @@ def _drain_count(f: _Fields, key: str) -> int | str:
 
 def _load_step(raw: Any, path: Path, site: str) -> InsertStep:
     f = _Fields(raw, path, f"site {site} insert step")
-    f.unknown({"at", "template", "call", "function", "all", "blank_before", "vars"})
+    f.unknown({"at", "template", "call", "function", "all", "blank_before", "vars", "in_loop"})
     at = f.str("at")
+    if at in _OLD_ANCHORS:
+        raise f.fail(f"anchor {at!r} places by position, not by role",
+                     f"use {_OLD_ANCHORS[at]}")
     if at not in ANCHORS:
         raise f.fail(f"unknown anchor {at!r}", "use one of " + ", ".join(ANCHORS))
     calls = f.strings("call", required=False)
-    if (at.endswith("call") or at.endswith("call-checked")) and not calls:
+    if ("call" in at or at.endswith("loop")) and not calls:
         raise f.fail(f"anchor {at} needs 'call'", "set call: [function_name]")
     function = f.str("function", "") if at == "before-function" else ""
     if at == "before-function" and not function:
@@ -192,9 +204,18 @@ def _load_step(raw: Any, path: Path, site: str) -> InsertStep:
     variables = f.data.get("vars", {}) or {}
     if not isinstance(variables, dict):
         raise f.fail("'vars' must be a mapping", "set vars: {zone: zone}")
-    pairs = tuple((k, str(v)) for k, v in variables.items() if k != "__line__")
+    pairs = []
+    for key, value in variables.items():
+        if key == "__line__":
+            continue
+        candidates = value if isinstance(value, list) else [value]
+        if not candidates or not all(isinstance(c, str) and _EXPR_RE.match(c) for c in candidates):
+            raise f.fail(f"vars.{key} must be a name or a list of names (a.b allowed)",
+                         f"set {key}: [start_pfn]")
+        pairs.append((str(key), tuple(candidates)))
     return InsertStep(at, f.str("template"), calls, function, bool(f.data.get("all", False)),
-                      bool(f.data.get("blank_before", False)), pairs)
+                      bool(f.data.get("blank_before", False)), tuple(pairs),
+                      bool(f.data.get("in_loop", False)))
 
 
 def load_sites(path: Path) -> dict[str, Site]:
@@ -241,12 +262,22 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
     specs = []
     for raw in commits:
         c = _Fields(raw, path, f"variant {name} commit")
-        c.unknown({"sites", "subject", "body", "rationale"})
+        c.unknown({"sites", "subject", "body", "rationale", "removing"})
         for sid in c.strings("sites"):
             if sid not in sites:
                 raise c.fail(f"unknown site {sid!r}", "known sites: " + ", ".join(sites))
+        removing = c.data.get("removing", {}) or {}
+        if not isinstance(removing, dict) or not all(
+                isinstance(v, str) for k, v in removing.items() if k != "__line__"):
+            raise c.fail("'removing' must map site ids to sentences", "set removing: {S1: ...}")
+        for sid in removing:
+            if sid != "__line__" and sid not in c.strings("sites"):
+                raise c.fail(f"removing names {sid!r}, which this commit does not handle",
+                             "list it under sites too")
         specs.append(CommitSpec(c.strings("sites"), c.str("subject"), c.str("body"),
-                                " ".join(c.str("rationale").split())))
+                                " ".join(c.str("rationale").split()),
+                                tuple((str(k), " ".join(v.split()))
+                                      for k, v in removing.items() if k != "__line__")))
     covered = [sid for spec in specs for sid in spec.sites]
     if sorted(covered) != sorted(sites):
         missing = set(sites) - set(covered)

@@ -22,9 +22,11 @@ from gitdb.base import IStream
 from generator import render
 from generator.catalog import Catalog, Variant, expected_drains
 from generator.csource import CFile
-from generator.errors import InfraError, UserError
+from generator import names
+from generator.errors import UserError
 from generator.placement import Placement, read_placement
 from generator.sourceedit import edit_file
+from generator.verify import verify_file
 from generator.tree import KernelTree
 
 IDENTITY_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
@@ -114,6 +116,8 @@ def _message(catalog: Catalog, variant: Variant, spec_index: int, added: list[st
         variant=variant,
         added=[catalog.sites[s] for s in added],
         removed=[catalog.sites[s] for s in removed],
+        # Only the reasons for what this tree's commit really removes.
+        reasons=[text for sid, text in spec.removing if sid in removed],
         drains_before=expected_drains(before, catalog.sites, "offline"),
         drains_after=expected_drains(after, catalog.sites, "offline"),
     ).strip()
@@ -122,8 +126,13 @@ def _message(catalog: Catalog, variant: Variant, spec_index: int, added: list[st
 
 def plan_series(catalog: Catalog, variant: Variant, repo: git.Repo, base: str,
                 tree: KernelTree, signoff: Identity) -> SeriesPlan:
+    """Edits per commit, each verified (verify.py) before any object is written.
+
+    Raises UserError (one line) when this tree cannot take the variant.
+    """
     paths = site_files(catalog)
     files = read_files(repo, base, paths)
+    decls = names.git_tree_decls(repo, resolve(repo, base).hexsha)
     before = placement_at(catalog, files)
     current = set(before.sites)
     commits = []
@@ -137,7 +146,8 @@ def plan_series(catalog: Catalog, variant: Variant, repo: git.Repo, base: str,
             rm = [s for s in removed if catalog.sites[s].file == path]
             add = [s for s in added if catalog.sites[s].file == path]
             if rm or add:
-                changed[path] = edit_file(catalog, path, files[path], rm, add)
+                changed[path] = edit_file(catalog, path, files[path], rm, add, decls)
+                verify_file(catalog, path, files[path], changed[path], add, decls)
         new = (current - set(removed)) | set(added)
         subject, message = _message(catalog, variant, index, added, removed,
                                     frozenset(current), frozenset(new), signoff)
@@ -147,10 +157,15 @@ def plan_series(catalog: Catalog, variant: Variant, repo: git.Repo, base: str,
                                      tuple(sorted(changed.items()))))
     after = placement_at(catalog, files)
     if after.sites != variant.sites:
-        raise InfraError(
-            f"edits for {variant.name} reached {sorted(after.sites)}, not {sorted(variant.sites)}",
-            "this is a drainlab bug: please report it with `gen inspect` output",
-        )
+        # The verifier passed, yet the placement reads differently: name the
+        # sites, so the refusal says which shape this tree has that we do not handle.
+        missing = sorted(variant.sites - after.sites)
+        extra = sorted(after.sites - variant.sites)
+        raise UserError(
+            f"{variant.name}: after the edits this tree reads as {'+'.join(sorted(after.sites)) or 'none'}"
+            f" (missing {missing or 'nothing'}, extra {extra or 'nothing'}): its code around "
+            + ", ".join(catalog.sites[s].title for s in missing + extra) + " has a shape drainlab does not place",
+            "pick another variant or patch it by hand")
     return SeriesPlan(variant, resolve(repo, base).hexsha, tree, before, after,
                       tuple(commits))
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* drainlab test fixture: the call shapes of page isolation, nothing else. */
 
-static struct page *first_page(unsigned long pfn, unsigned long nr)
+static struct page *__first_valid_page(unsigned long pfn, unsigned long nr)
 {
 	return pfn_page(pfn, nr);
 }
@@ -31,7 +31,7 @@ int start_isolate_page_range(unsigned long start_pfn, unsigned long end_pfn,
 	struct page *page;
 
 	for (pfn = isolate_start; pfn < isolate_end; pfn += BLOCK) {
-		page = first_page(pfn, BLOCK);
+		page = __first_valid_page(pfn, BLOCK);
 		if (page && set_migratetype_isolate(page, mt, flags, start_pfn,
 						    end_pfn))
 			return -EBUSY;
