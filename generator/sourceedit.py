@@ -135,7 +135,33 @@ def _removal_edits(cfile: CFile, site: Site, function: str, stmt: Node) -> list[
                 if owner.parent is not None else None
             if consequence is not None:
                 return [Splice(consequence.end_byte, owner.end_byte, b"")]
-    return [_removal(cfile, stmt)]
+    return [_removal(cfile, stmt)] + _borrowed_comment(cfile, site, stmt)
+
+
+def _topic(site: Site) -> str:
+    """The word a comment about this site's calls uses: drain, pcp."""
+    parts = [p for p in site.calls[0].split("_") if p and p != "zone"]
+    return parts[0] if parts else site.calls[0]
+
+
+def _borrowed_comment(cfile: CFile, site: Site, stmt: Node) -> list[Splice]:
+    """A comment about the removed call that sits on the statement just before it.
+
+    5.10 explains its retry drain above `ret = test_pages_isolated(...)`,
+    the line before `if (ret) drain_all_pages(zone);`: with the drain gone
+    that comment describes nothing, so it goes too.
+    """
+    if cfile.leading_comment(stmt) is not None:
+        return []
+    prev = stmt.prev_named_sibling
+    if prev is None or prev.type == "comment" or prev.end_point[0] != stmt.start_point[0] - 1:
+        return []
+    comment = cfile.leading_comment(prev)
+    topic = _topic(site)
+    if comment is None or topic not in (comment.text or b"").decode().lower() or \
+            topic in (prev.text or b"").decode().lower():
+        return []
+    return [Splice(cfile.line_start(comment.start_byte), cfile.line_end(comment.end_byte), b"")]
 
 
 def _tidy_function(site: Site, function: str, before: CFile, src: bytes) -> bytes:
@@ -295,7 +321,10 @@ def _insertions(cfile: CFile, site: Site, step: InsertStep, decls: TreeDecls) ->
         at = cfile.line_start((cfile.leading_comment(fnode) or fnode).start_byte)
         return [Splice(at, at, _snippet(text, step.blank_before, b""))]
     splices = []
-    function, _ = anchors.site_function(cfile, site)
+    function, fnode = anchors.site_function(cfile, site)
+    # A call this tree cannot make is the truest reason to refuse: say it first.
+    sample = render.render(step.template, **{v: c[0] for v, c in step.vars})
+    _require_declared(site, cfile, fnode, sample, False, decls)
     for anchor in anchors.find(cfile, site, step):
         stmt = anchor.stmt
         if anchor.before:

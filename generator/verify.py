@@ -168,17 +168,25 @@ def _role_problems(cfile: CFile, site: Site, step: InsertStep, function: str, fn
     return out
 
 
+def _function_with_anchor(cfile: CFile, site: Site, step: InsertStep) -> tuple[str, Node]:
+    for name in site.functions:
+        fnode = cfile.functions.get(name)
+        if fnode is not None and anchors.anchor_calls(cfile, fnode, step):
+            return name, fnode
+    return anchors.site_function(cfile, site)
+
+
 def check_sites(catalog: Catalog, cfile: CFile, added: list[str]) -> list[Problem]:
     all_functions = {f for s in catalog.sites.values() for f in s.functions}
     problems = []
     for sid in added:
         site = catalog.sites[sid]
-        function, fnode = anchors.site_function(cfile, site)
-        placed = [f for f in find_calls(cfile, function, site.calls, all_functions)
-                  if classify(catalog, site.file, f, callee(f.call)) == sid]
         for step in site.insert:
             if step.at == "before-function":
                 continue
+            function, fnode = _function_with_anchor(cfile, site, step)
+            placed = [f for f in find_calls(cfile, function, site.calls, all_functions)
+                      if classify(catalog, site.file, f, callee(f.call)) == sid]
             problems += [Problem(function, w) for w in
                          _role_problems(cfile, site, step, function, fnode, placed)]
     return problems
