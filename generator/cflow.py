@@ -88,8 +88,8 @@ class Cfg:
             label = stmt.child_by_field_name("label")
             if label is not None and label.text:
                 self.labels[label.text.decode()] = stmt.id
-            inner = [c for c in stmt.named_children if c.type != "statement_identifier"]
-            return self._node(stmt, self._seq(inner, nxt, ctx))
+            stmts_in = [c for c in stmt.named_children if c.type != "statement_identifier"]
+            return self._node(stmt, self._seq(stmts_in, nxt, ctx))
         if kind == "switch_statement":
             head = self._node(stmt)
             body = stmt.child_by_field_name("body")

@@ -12,8 +12,8 @@ is indented.
 """
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import git
 from tree_sitter import Node
