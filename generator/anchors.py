@@ -17,7 +17,7 @@ from tree_sitter import Node
 from generator import cflow, names
 from generator.catalog import InsertStep, Site
 from generator.cflow import Cfg
-from generator.csource import CFile
+from generator.csource import CFile, callee, walk
 from generator.errors import UserError
 
 
@@ -65,6 +65,42 @@ def success_return_after_call(cfg: Cfg, call: Node) -> list[Node]:
     return [r for r in cfg.returns_from(node.id) if cflow.is_zero_return(r)]
 
 
+_LOCK_RE = re.compile(r"(?:^|_)(un)?lock(?:_|$)")
+
+
+def lock_held_at(cfile: CFile, fnode: Node, node: Node) -> str:
+    """The spinlock still held where `node` is ("" if none): a drain sleeps.
+
+    Scoped guards (`scoped_guard(...) { }`, `guard(...)(...)`) hold to the end
+    of their block; otherwise the last lock/unlock call before `node` in
+    source order decides (the page isolation code locks and unlocks zone->lock
+    in straight lines).
+    """
+    current = node.parent
+    while current is not None and current != fnode:
+        if current.type == "compound_statement":
+            prev = current.prev_named_sibling
+            if prev is not None and (prev.text or b"").startswith(b"scoped_guard") \
+                    and prev.type == "expression_statement":
+                return (prev.text or b"").decode().split("\n")[0].strip()
+            for stmt in current.named_children:
+                if stmt.start_byte >= node.start_byte:
+                    break
+                if (stmt.text or b"").startswith(b"guard("):
+                    return (stmt.text or b"").decode().split("\n")[0].strip()
+        current = current.parent
+    last = ""
+    for call in cfile.calls(fnode, tuple({callee(c) for c in walk(fnode)
+                                          if c.type == "call_expression"})):
+        name = callee(call)
+        if call.start_byte >= node.start_byte or "mutex" in name:
+            continue
+        m = _LOCK_RE.search(name)
+        if m:
+            last = "" if m.group(1) else name + "()"
+    return last
+
+
 def success_return_after_loop(cfg: Cfg, fnode: Node, call: Node) -> Node | None:
     loop = cflow.enclosing_loop(call, fnode)
     if loop is None:
@@ -95,6 +131,10 @@ def find(cfile: CFile, site: Site, step: InsertStep) -> list[Anchor]:
         if len(rets) != 1:
             raise refuse(site, name, f"has {'no' if not rets else len(rets)} `return 0` after "
                          f"{_name(calls[0])}(): no single success path to place it on")
+        held = lock_held_at(cfile, fnode, rets[0])
+        if held:
+            raise refuse(site, name, f"returns 0 after {_name(calls[0])}() with a lock held "
+                         f"({held}): a drain there would sleep under a spinlock")
         return [Anchor(fnode, rets[0], True, calls[0])]
     if step.at == "before-success-return-after-loop":
         ret = success_return_after_loop(cfg, fnode, calls[0])

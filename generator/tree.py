@@ -14,6 +14,9 @@ from generator.errors import UserError
 
 DEBIAN_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 DEFAULT_TREE_NAME = "linux-6.1"
+# Debian releases whose linux-source-X package tools/setup.sh installs; 6.12
+# is the second real tree the tests patch, check and compile.
+DEBIAN_SERIES = ("6.1", "6.12")
 # Debian's .gitignore ends with a block that ignores the whole top level; a
 # plain `git add -A` would then add nothing.
 DEBIAN_IGNORE_MARK = "# Debian packaging: ignore everything"
@@ -73,20 +76,32 @@ def open_tree(path: Path) -> KernelTree:
     return KernelTree(top, version)
 
 
-def prepare_default_tree(tarball: Path = DEBIAN_TARBALL) -> KernelTree:
-    """Unpack Debian's linux-source-6.1 into the cache as a one-commit git repo.
+def debian_tarball(series: str) -> Path:
+    return Path(f"/usr/src/linux-source-{series}.tar.xz")
+
+
+def prepare_debian_tree(series: str) -> KernelTree:
+    """The cached one-commit tree of Debian's linux-source-SERIES (6.1, 6.12)."""
+    if series not in DEBIAN_SERIES:
+        raise UserError(f"no Debian tree {series}", "use one of " + ", ".join(DEBIAN_SERIES))
+    return prepare_default_tree(debian_tarball(series), paths.cache_dir() / f"linux-{series}")
+
+
+def prepare_default_tree(tarball: Path = DEBIAN_TARBALL, dest: Path | None = None) -> KernelTree:
+    """Unpack Debian's linux-source-6.1 (or TARBALL into DEST) as a one-commit git repo.
 
     Idempotent: a finished tree is marked inside .git and returned at once.
     The work happens in a sibling directory renamed into place at the end, so
     an interrupted run leaves no half-made tree behind.
     """
-    dest = default_tree_path()
+    dest = dest or default_tree_path()
     if (dest / ".git" / READY_MARK).exists():
         return open_tree(dest)
     if not tarball.exists():
         raise UserError(
             f"{tarball} is missing",
-            "install it: apt-get install linux-source-6.1 (tools/setup.sh does)",
+            f"install it: apt-get install {tarball.name.removesuffix('.tar.xz')} "
+            "(tools/setup.sh does)",
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = dest.with_name(dest.name + ".partial")
@@ -99,7 +114,7 @@ def prepare_default_tree(tarball: Path = DEBIAN_TARBALL) -> KernelTree:
     ops.run(["git", "add", "-A"], cwd=work, env=env)
     version = kernel_version(work)
     ops.run(
-        ["git", "commit", "-q", "--no-verify", "-m", f"Linux {version} (Debian linux-source-6.1)"],
+        ["git", "commit", "-q", "--no-verify", "-m", f"Linux {version} (Debian {tarball.name.removesuffix('.tar.xz')})"],
         cwd=work,
         env=env,
     )

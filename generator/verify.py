@@ -132,6 +132,10 @@ def _role_problems(cfile: CFile, site: Site, step: InsertStep, function: str, fn
         if len(rets) != 1 or not any(cfg.dominates(n, rets[0].id) for n in nodes):
             out.append(f"site {site.id}: the drain does not run on every success path "
                        f"after {step.calls[0]}()")
+        for s in stmts:
+            held = anchors.lock_held_at(cfile, fnode, s)
+            if held:
+                out.append(f"site {site.id}: the drain runs with a lock held ({held})")
     elif step.at == "before-success-return-after-loop":
         ret = anchors.success_return_after_loop(cfg, fnode, calls[0])
         if ret is None or not any(cfg.dominates(n, ret.id) for n in nodes):

@@ -39,6 +39,13 @@ def real_tree() -> Path:
     return kernel_tree.prepare_default_tree().path
 
 
+@pytest.fixture(scope="session")
+def real_tree_612() -> Path:
+    """Debian's linux-source-6.12 as a git tree: the second real tree (read-only for tests)."""
+    need(kernel_tree.debian_tarball("6.12").exists(), "linux-source-6.12 not installed")
+    return kernel_tree.prepare_debian_tree("6.12").path
+
+
 # --- kernel build + VM stages (worktree, kconfig, build, initramfs, vm) ---------
 
 BUILD_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl")

@@ -12,6 +12,7 @@ import pytest
 from generator.catalog import load_catalog
 from generator.checkpatch import run_checkpatch
 from generator.generate import GenerateRequest, TreeRequest, generate, inspect
+from conftest import need_tool
 from gitstate import FIXED_GIT_ENV, git, run_gen, snapshot
 
 SIGNOFF = "Drain Lab <drainlab@example.org>"
@@ -152,3 +153,89 @@ def test_perl_missing_for_checkpatch_is_one_line(real_tree: Path, tmp_path: Path
     assert_one_line_error(run, "perl not found", "apt-get install perl", "--no-checkpatch")
     assert snapshot(real_tree) == before
     assert not (tmp_path / "patches").exists(), "nothing is written before the check"
+
+
+# -- Debian's linux-source-6.12: the second real tree ------------------------------
+
+@pytest.fixture(scope="session")
+def clone_612(real_tree_612: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("realclone612") / "linux"
+    subprocess.run(["git", "clone", "-q", "--shared", str(real_tree_612), str(dest)], check=True)
+    return dest
+
+
+@pytest.mark.realtree
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_612_series_applies_verifies_and_is_checkpatch_clean(
+        clone_612: Path, real_tree_612: Path, variant: str, tmp_path: Path) -> None:
+    """gen verifies every series (verify.py) before writing it; here it also applies,
+    reads back as the target and passes the tree's own checkpatch --strict."""
+    reset(clone_612, git(real_tree_612, "rev-parse", "HEAD").strip())
+    patches = gen_series(clone_612, variant, tmp_path)
+    if variant == "pcp-disable":  # 6.12 upstream is already there
+        assert patches == []
+        return
+    assert patches
+    am(clone_612, patches)
+    assert placement(clone_612) == load_catalog().variants[variant].sites
+    for result in run_checkpatch(real_tree_612, patches, strict=True):
+        assert (result.errors, result.warnings, result.checks) == (0, 0, 0), result.output
+
+
+@pytest.mark.realtree
+def test_612_every_ordered_pair_composes(clone_612: Path, real_tree_612: Path,
+                                         tmp_path: Path) -> None:
+    catalog = load_catalog()
+    base = git(real_tree_612, "rev-parse", "HEAD").strip()
+    tips = {}
+    for x in VARIANTS:
+        reset(clone_612, base)
+        am(clone_612, gen_series(clone_612, x, tmp_path / "x"))
+        tips[x] = git(clone_612, "rev-parse", "HEAD").strip()
+    failures = []
+    for x, y in itertools.product(VARIANTS, VARIANTS):
+        reset(clone_612, tips[x])
+        am(clone_612, gen_series(clone_612, y, tmp_path / "y"))
+        got = placement(clone_612)
+        if got != catalog.variants[y].sites:
+            failures.append(f"{x} -> {y}: {sorted(got)}")
+    assert len(VARIANTS) ** 2 == 49
+    assert not failures, failures
+
+
+@pytest.fixture(scope="session")
+def objects_612(real_tree_612: Path) -> Path:
+    """A configured 6.12 build dir with the base objects compiled once (the cold
+    prepare takes minutes on 2 cores; later sessions reuse the dir)."""
+    from generator import build, kconfig
+    from generator.worktree import Worktree
+
+    for tool in ("git", "make", "gcc", "flex", "bison", "bc", "perl"):
+        need_tool(tool)
+    with Worktree(real_tree_612, "HEAD") as wt:
+        config = kconfig.make_config(wt.path, tree_id=wt.base)
+        build_dir = build.build_dir_for(wt.path, config)
+        kconfig.install_config(config, build_dir)
+        built = build.build_objects(wt.path, build_dir, TOUCHED_OBJECTS,
+                                    progress=build.elapsed_printer(60))
+        assert built.ok, built.log_tail
+        return build_dir
+
+
+@pytest.mark.realtree
+@pytest.mark.kernel
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_612_touched_objects_compile(objects_612: Path, real_tree_612: Path, variant: str,
+                                     tmp_path: Path) -> None:
+    """Each 6.12 series compiles, without a new warning, under the minimal x86_64 config."""
+    from generator.build import build_objects
+    from generator.worktree import Worktree
+
+    patches = gen_series(real_tree_612, variant, tmp_path)
+    with Worktree(real_tree_612, "HEAD") as wt:
+        applied = wt.apply_series(patches)
+        assert applied.status == "ok", applied.log
+        built = build_objects(wt.path, objects_612, TOUCHED_OBJECTS,
+                              log_path=tmp_path / "objects.log")
+        assert built.ok, built.log_tail
+        assert built.warnings == 0, built.log_tail

@@ -200,3 +200,15 @@ def test_refusals_are_user_errors_not_bugs(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         generate(GenerateRequest(tree, "HEAD", (), "no-drain", tmp_path / "out", SIGNOFF))
     assert "drainlab bug" not in err.value.line()
+
+
+def test_no_per_block_drain_inside_a_scoped_lock(tmp_path: Path) -> None:
+    """Newest mainline returns 0 inside scoped_guard(spinlock_irqsave, &zone->lock):
+    a drain before that return would sleep under the spinlock, so it is refused."""
+    tree = shape_tree(tmp_path, "v6.19", "scoped-guard")
+    run = run_gen("--variant", "drain-per-block", "--tree", str(tree), "--signoff", SIGNOFF,
+                  "--no-checkpatch", "--no-selftests", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "set_migratetype_isolate()" in run.stderr and "lock held" in run.stderr
+    # The once-per-range placement does not drain under the lock: it is fine here.
+    applied(tree, "drain-per-range", tmp_path / "out")
