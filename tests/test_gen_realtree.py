@@ -8,12 +8,12 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
+from conftest import need_tool
+from gitstate import FIXED_GIT_ENV, git, run_gen, snapshot
 
 from generator.catalog import load_catalog
 from generator.checkpatch import run_checkpatch
 from generator.generate import GenerateRequest, TreeRequest, generate, inspect
-from conftest import need_tool
-from gitstate import FIXED_GIT_ENV, git, run_gen, snapshot
 
 SIGNOFF = "Drain Lab <drainlab@example.org>"
 VARIANTS = sorted(load_catalog().variants)
