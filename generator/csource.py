@@ -10,7 +10,7 @@ real build in the tests.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Tree
@@ -22,6 +22,20 @@ _STATEMENT_PARENTS = {"compound_statement", "if_statement", "labeled_statement",
 
 def _parser() -> Parser:
     return Parser(_LANGUAGE)
+
+
+@lru_cache(maxsize=16)
+def _parse(src: bytes) -> Tree:
+    # An edit re-reads the same text several times (edit, tidy, verify): parse once.
+    return _parser().parse(src)
+
+
+@lru_cache(maxsize=16)
+def _error_count(src: bytes) -> int:
+    root = _parse(src).root_node
+    if not root.has_error:
+        return 0
+    return sum(1 for n in walk(root) if n.type == "ERROR" or n.is_missing)
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -67,7 +81,7 @@ class CFile:
     _tree: Tree = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._tree = _parser().parse(self.src)
+        self._tree = _parse(self.src)
 
     @property
     def root(self) -> Node:
@@ -76,15 +90,19 @@ class CFile:
     @cached_property
     def functions(self) -> dict[str, Node]:
         found: dict[str, Node] = {}
-        for node in walk(self.root):
+        stack = [self.root]
+        while stack:  # definitions are never inside a function body: skip bodies
+            node = stack.pop()
             if node.type == "function_definition":
                 name = function_name(node)
                 if name and name not in found:
                     found[name] = node
+                continue
+            stack.extend(reversed(node.children))
         return found
 
     def error_count(self) -> int:
-        return sum(1 for n in walk(self.root) if n.type == "ERROR" or n.is_missing)
+        return _error_count(self.src)
 
     def calls(self, scope: Node, names: set[str] | tuple[str, ...]) -> list[Node]:
         wanted = set(names)
