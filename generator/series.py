@@ -19,15 +19,14 @@ import git
 from git.objects.fun import tree_entries_from_data, tree_to_stream
 from gitdb.base import IStream
 
-from generator import render
+from generator import names, render
 from generator.catalog import Catalog, Variant, expected_drains
 from generator.csource import CFile
-from generator import names
 from generator.errors import UserError
 from generator.placement import Placement, read_placement
 from generator.sourceedit import edit_file
-from generator.verify import verify_file
 from generator.tree import KernelTree
+from generator.verify import verify_file
 
 IDENTITY_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*$")
 SUBJECT_MAX = 75  # checkpatch: no longer lines in a commit message
@@ -161,10 +160,12 @@ def plan_series(catalog: Catalog, variant: Variant, repo: git.Repo, base: str,
         # sites, so the refusal says which shape this tree has that we do not handle.
         missing = sorted(variant.sites - after.sites)
         extra = sorted(after.sites - variant.sites)
+        reads = "+".join(sorted(after.sites)) or "none"
+        around = ", ".join(catalog.sites[s].title for s in missing + extra)
         raise UserError(
-            f"{variant.name}: after the edits this tree reads as {'+'.join(sorted(after.sites)) or 'none'}"
-            f" (missing {missing or 'nothing'}, extra {extra or 'nothing'}): its code around "
-            + ", ".join(catalog.sites[s].title for s in missing + extra) + " has a shape drainlab does not place",
+            f"{variant.name}: after the edits this tree reads as {reads} (missing "
+            f"{missing or 'nothing'}, extra {extra or 'nothing'}): its code around {around} "
+            "has a shape drainlab does not place",
             "pick another variant or patch it by hand")
     return SeriesPlan(variant, resolve(repo, base).hexsha, tree, before, after,
                       tuple(commits))
