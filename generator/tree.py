@@ -113,8 +113,9 @@ def prepare_default_tree(tarball: Path = DEBIAN_TARBALL, dest: Path | None = Non
     ops.run(["git", "init", "-q", "-b", "master"], cwd=work, env=env)
     ops.run(["git", "add", "-A"], cwd=work, env=env)
     version = kernel_version(work)
+    package = tarball.name.removesuffix(".tar.xz")
     ops.run(
-        ["git", "commit", "-q", "--no-verify", "-m", f"Linux {version} (Debian {tarball.name.removesuffix('.tar.xz')})"],
+        ["git", "commit", "-q", "--no-verify", "-m", f"Linux {version} (Debian {package})"],
         cwd=work,
         env=env,
     )

@@ -122,8 +122,9 @@ def _role_problems(cfile: CFile, site: Site, step: InsertStep, function: str, fn
     if not calls:
         return [f"site {site.id}: its anchor {'/'.join(step.calls)}() is gone"]
     anchor = cfg.node_of(calls[0])
-    ids = [cfg.node_of(s) for s in stmts]
-    nodes = [n.id for n in ids if n is not None]
+    # (statement, its control flow node): a statement the graph does not hold is skipped.
+    pairs = [(s, cf.id) for s in stmts if (cf := cfg.node_of(s)) is not None]
+    nodes = [n for _, n in pairs]
     out = []
     if any(not cfg.is_live(n) for n in nodes):
         out.append(f"site {site.id}: a placed call is unreachable")
@@ -145,7 +146,7 @@ def _role_problems(cfile: CFile, site: Site, step: InsertStep, function: str, fn
             out.append(f"site {site.id}: the once-per-range drain sits inside a loop")
     elif step.at == "after-call-checked" and anchor is not None:
         check = CFile.next_statement(cfile.statement_of(calls[0]))
-        for s, n in zip(stmts, nodes):
+        for s, n in pairs:
             if not cfg.dominates(anchor.id, n):
                 out.append(f"site {site.id}: the drain does not come after "
                            f"{step.calls[0]}() on every path")
@@ -155,7 +156,7 @@ def _role_problems(cfile: CFile, site: Site, step: InsertStep, function: str, fn
                            f"{step.calls[0]}()")
     elif step.at == "after-call" and anchor is not None:
         loop = cflow.enclosing_loop(calls[0], fnode) if step.in_loop else None
-        for s, n in zip(stmts, nodes):
+        for s, n in pairs:
             if not cfg.dominates(anchor.id, n) and not step.all:
                 out.append(f"site {site.id}: the call does not follow {step.calls[0]}()")
             if loop is not None and not (loop.start_byte <= s.start_byte < loop.end_byte):
