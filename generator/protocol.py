@@ -13,6 +13,7 @@ key=value pairs; keys are [a-z0-9_]+, values contain no spaces):
              result=<ok|EBUSY|EINVAL|EINTR|ENOMEM|timeout|...> [block=memoryN]
              [round=N] [pages=N] [drains=N] [drain_all_pages=N]
              [zone_pcp_disable=N] [set_migratetype_isolate=N] [test_pages_isolated=N]
+             [drain_ns=N]
     # fact <key>=<value> ...      guest facts (block_size_bytes, pageblock_pages, ncpu, ...)
     # excluded block=memoryN reason=<EINVAL|EBUSY|...> why=<word>
     # summary script=<name> key=value ...
@@ -35,8 +36,11 @@ What the generated scripts (generator/selftests.py) print in these shapes:
 `drains` is the number of __drain_all_pages() calls during the operation
 (summed over CPUs by the ftrace function profiler); it counts every drain,
 including drain_all_pages() calls that GCC inlined into page_alloc.c callers
-and the forced drain of zone_pcp_disable(). A counter that the running kernel
-cannot trace is left out of the line, never printed as 0.
+and the forced drain of zone_pcp_disable(). `drain_ns` is the total time spent
+in those calls during the operation, in nanoseconds (the profiler's Time
+column, which exists with CONFIG_FUNCTION_GRAPH_TRACER; it prints microseconds
+with up to 3 decimals). A counter that the running kernel cannot trace is left
+out of the line, never printed as 0.
 
 Console markers printed by the guest /init (at the start of a line):
 

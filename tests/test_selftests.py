@@ -28,15 +28,22 @@ ROOT_VARS = ("DRAINLAB_SYSFS", "DRAINLAB_DEBUGFS", "DRAINLAB_TRACEFS", "DRAINLAB
 BUSYBOX = "/bin/busybox"
 SHELLS = ("busybox", "bash")
 QUICK = selftests.load_profile("quick")
-# Fake trace_stat: per CPU "Function Hit" tables; the scripts sum over CPUs.
+# Fake trace_stat: per CPU tables in the layout of Linux 6.1 with
+# CONFIG_FUNCTION_GRAPH_TRACER (kernel/trace/ftrace.c function_stat_headers,
+# trace_print_graph_duration); the scripts sum over CPUs.
+_STAT_HEAD = ("  Function                               Hit    Time            Avg             s^2\n"
+              "  --------                               ---    ----            ---             ---\n")
 TRACE_STAT = {
-    "function0": ("  Function   Hit\n  --------   ---\n"
-                  "  __drain_all_pages   1\n  set_migratetype_isolate   64\n"),
-    "function1": ("  Function   Hit\n  --------   ---\n"
-                  "  zone_pcp_disable   1\n  set_migratetype_isolate   2\n"),
+    "function0": _STAT_HEAD
+    + "  __drain_all_pages                        1    123.456 us      123.456 us      0.000 us    \n"
+    + "  set_migratetype_isolate                 64    12345.67 us     192.901 us      1.000 us    \n",
+    "function1": _STAT_HEAD
+    + "  zone_pcp_disable                         1    2000.5 us       2000.5 us       0.000 us    \n"
+    + "  set_migratetype_isolate                  2    3.100 us        1.550 us        0.000 us    \n",
 }
 TRACEABLE = ("__drain_all_pages", "drain_all_pages", "zone_pcp_disable", "set_migratetype_isolate")
-COUNTS = {"drains": "1", "drain_all_pages": "0", "zone_pcp_disable": "1", "set_migratetype_isolate": "66"}
+COUNTS = {"drains": "1", "drain_all_pages": "0", "zone_pcp_disable": "1", "set_migratetype_isolate": "66",
+          "drain_ns": "123456"}
 
 
 # ------------------------------------------------------------------ safety net
@@ -703,6 +710,28 @@ def test_errno_names_from_shell_messages(bundle, shell: str, tmp_path: Path, bus
     proc = subprocess.run([*shell_argv, "-c", f'. "{lib}"; {script}'], capture_output=True, text=True,
                           env=script_env(tmp_path, shell, busybox_path))
     assert proc.stdout.split() == list(cases.values())
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_profiler_without_time_column(bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                      shell: str) -> None:
+    """A kernel without CONFIG_FUNCTION_GRAPH_TRACER prints Hit only: drains are
+    counted and drain_ns is left out, never printed as 0."""
+    m = FakeMachine(fake_roots)
+    m.cpus()
+    t = m.tracefs()
+    (t / "trace_stat" / "function0").write_text(
+        "  Function                               Hit\n  --------                               ---\n"
+        "  __drain_all_pages                          3\n")
+    (t / "trace_stat" / "function1").write_text(
+        "  Function                               Hit\n  --------                               ---\n"
+        "  __drain_all_pages                          2\n")
+    m.cma_area(count=16384)
+    run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_CMA_SIZES="1", DRAINLAB_CMA_REPS="1")
+    assert run.rc == 0, run.out
+    ops = metrics_of(run, "cma/reserved/1/idle")
+    assert ops and all(o["drains"] == "5" and "drain_ns" not in o for o in ops)
 
 
 # ------------------------------------------------------------- cma-stress.sh
