@@ -113,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel)
+                         args.accel, args.seed)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watchdog", type=float, help="seconds before a guest counts as hung")
     p.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto",
                    help="auto: KVM only if a probe boots a guest with it")
+    p.add_argument("--seed", type=int, help="seed of the per-round variant order (default: random, "
+                   "recorded in results.json)")
     p.add_argument("--quiet", action="store_true", help="print only the results table")
     p.add_argument("--json", action="store_true", help="progress as JSON lines")
     p.set_defaults(func=_cmd_run)

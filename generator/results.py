@@ -94,6 +94,14 @@ class RunMeta:
     arch: str = "x86_64"
     start_time: str = ""  # ISO 8601 with timezone, "" if unknown
     artifacts: dict[str, str] = field(default_factory=dict)  # e.g. console_log, build_log, config
+    # How the matrix was run, so a report can name its baseline and a README
+    # can give the command that reproduces it.
+    seed: int | None = None  # shuffles the variant order of each round (gen run --seed)
+    position: int = 0  # 1-based place of this run in its round (round = trial)
+    trials: int = 0  # rounds the matrix asked for
+    profile: str = ""  # selftest profile
+    tree_matches: tuple[str, ...] = ()  # variants the unpatched tree already matches
+    tool_version: str = ""
 
 
 @dataclass(frozen=True)

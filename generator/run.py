@@ -10,6 +10,8 @@ what is already done (unless --force).
 """
 
 import errno
+import random
+import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,12 +19,12 @@ from pathlib import Path
 
 import git
 
-from generator import build, collect, initramfs, kconfig, ops, paths, vm
+from generator import __version__, build, collect, initramfs, kconfig, ops, paths, vm
 from generator import results as res
 from generator.bundle import write_bundle
 from generator.catalog import Catalog
 from generator.errors import InfraError, UserError
-from generator.generate import GenerateRequest, TreeRequest, generate, open_request
+from generator.generate import GenerateRequest, TreeRequest, generate, inspect, open_request
 from generator.printer import Printer
 from generator.report import table, write_reports
 from generator.selftests import SelftestBundle, render_selftests
@@ -44,6 +46,7 @@ class RunRequest(TreeRequest):
     smp: int | None = None
     watchdog_s: float | None = None
     accel: str = "auto"
+    seed: int | None = None  # None: a random one, recorded in every results.json
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Prepared:
     initrd: initramfs.Initramfs
     params: vm.QemuParams
     watchdog_s: float
+    tree_matches: tuple[str, ...] = ()  # variants the unpatched tree already matches
 
 
 @dataclass
@@ -123,8 +127,36 @@ def _skipped(names: tuple[str, ...]) -> list[res.StageResult]:
     return [res.StageResult(n, res.StageStatus.SKIPPED) for n in names]
 
 
-def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: list[Path],
+@dataclass(frozen=True)
+class Slot:
+    """Where one run sits in the interleaved matrix."""
+
+    variant: str
+    trial: int  # = the round
+    position: int  # 1-based, in the round's shuffled order
+    seed: int
+
+
+def interleave(names: list[str], trials: int, seed: int) -> list[Slot]:
+    """Round r runs every variant once, in an order shuffled per round.
+
+    Drift on a shared machine (another job, thermal, page cache) then hits
+    every variant alike instead of the last variant of a sequential matrix.
+    The order depends only on (names, trials, seed): the same seed gives the
+    same schedule.
+    """
+    rng = random.Random(seed)
+    slots = []
+    for trial in range(1, trials + 1):
+        order = list(names)
+        rng.shuffle(order)
+        slots += [Slot(v, trial, pos, seed) for pos, v in enumerate(order, 1)]
+    return slots
+
+
+def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
             request: RunRequest, printer: Printer, accel: AccelChoice) -> res.RunResult:
+    variant, trial = slot.variant, slot.trial
     out = run_dir(request.results_dir, variant, trial)
     infos = tuple(res.PatchInfo(p.name, paths.sha256_of(p), str(p.resolve())) for p in patches)
     if not request.force:
@@ -143,6 +175,8 @@ def run_one(prep: Prepared, wt: Worktree, variant: str, trial: int, patches: lis
         start_time=datetime.now(UTC).isoformat(timespec="seconds"),
         artifacts={"console_log": str(out / "console.log"), "build_log": str(out / "build.log"),
                    "config": str(prep.config.path)},
+        seed=slot.seed, position=slot.position, trials=request.trials, profile=request.profile,
+        tree_matches=prep.tree_matches, tool_version=__version__,
     )
     stages: list[res.StageResult] = []
 
@@ -280,20 +314,27 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     opened = open_request(request)
     names = variant_names(opened.catalog, request.variants)
     base_commit = opened.repo.commit(request.base)
+    _, placement = inspect(TreeRequest(opened.tree.path, request.base, request.catalog_dirs))
+    seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
     runs: list[res.RunResult] = []
     with Worktree(opened.tree.path, request.base) as wt:
         printer.event("tree", f"{opened.tree.path} (Linux {opened.tree.version}) "
                       f"at {wt.base[:12]}; checkout {wt.path}")
-        prep = prepare(request, wt, opened.tree.version, printer)
+        prep = replace(prepare(request, wt, opened.tree.version, printer),
+                       tree_matches=tuple(placement.matching_variants(opened.catalog)))
         accel = AccelChoice(request.accel, printer)
         all_series: dict[str, Series] = {}
         for variant in names:
             all_series[variant] = _series_for(opened.tree.path, request, variant,
                                               base_commit.committed_date)
-            patches = list(all_series[variant].patches)
-            printer.event("series", f"{variant}: {len(patches)} patch(es)")
-            for trial in range(1, request.trials + 1):
-                runs.append(run_one(prep, wt, variant, trial, patches, request, printer, accel))
+            printer.event("series", f"{variant}: {len(all_series[variant].patches)} patch(es)")
+        printer.event("order", f"{request.trials} round(s), variant order shuffled per round "
+                      f"with --seed {seed}")
+        # Kernels are cached per (config, base, patches), so switching variant
+        # every run rebuilds nothing once each variant has been built once.
+        for slot in interleave(names, request.trials, seed):
+            patches = list(all_series[slot.variant].patches)
+            runs.append(run_one(prep, wt, slot, patches, request, printer, accel))
     # Reports cover every run recorded in the results directory, not only
     # this invocation's: re-running one variant keeps the others' evidence.
     recorded = recorded_runs(request.results_dir, list(opened.catalog.variants))
