@@ -7,6 +7,7 @@
   gen tree                        prepare the default linux-source-6.1 tree
   gen selftests                   render the kselftest directory only
   gen run --variants a,b|all      apply, build, boot, test, report
+  gen report DIR... / gen compare OLD NEW / gen bundle DIR... --out F.tar.gz
 """
 
 import argparse
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only the results table")
     p.add_argument("--json", action="store_true", help="progress as JSON lines")
     p.set_defaults(func=_cmd_run)
+    from generator import evidence  # gen report / compare / bundle
+
+    evidence.add_parsers(sub)
     return parser
 
 

@@ -246,6 +246,22 @@ def atomic_write_text(path: Path, text: str) -> None:
                          f"check free space and permissions in {path.parent}") from err
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """atomic_write_text() for bytes."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise InfraError(f"cannot write {path}: {err.strerror or err}",
+                         f"check free space and permissions in {path.parent}") from err
+
+
 def write_results(result: RunResult, path: Path) -> Path:
     atomic_write_text(path, result.to_json())
     return path

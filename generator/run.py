@@ -17,9 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import git
-
-from generator import __version__, build, collect, initramfs, kconfig, ops, paths, vm
+from generator import build, collect, initramfs, kconfig, ops, paths, vm
 from generator import results as res
 from generator.bundle import write_bundle
 from generator.catalog import Catalog
@@ -29,6 +27,7 @@ from generator.printer import Printer
 from generator.report import table, write_reports
 from generator.selftests import SelftestBundle, render_selftests
 from generator.series import Series
+from generator.version import tool_version
 from generator.worktree import Worktree
 
 BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
@@ -176,7 +175,7 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
         artifacts={"console_log": str(out / "console.log"), "build_log": str(out / "build.log"),
                    "config": str(prep.config.path)},
         seed=slot.seed, position=slot.position, trials=request.trials, profile=request.profile,
-        tree_matches=prep.tree_matches, tool_version=__version__,
+        tree_matches=prep.tree_matches, tool_version=tool_version(),
     )
     stages: list[res.StageResult] = []
 
@@ -254,43 +253,6 @@ def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date:
                                     request.results_dir / "series", None, base_date, True))
 
 
-def _range_diffs(repo: git.Repo, series: dict[str, Series]) -> dict[str, str]:
-    """`git range-diff` of every series against the first one of the matrix.
-
-    Read-only on the user's repo: the commits exist as loose objects only.
-    """
-    names = list(series)
-    if len(names) < 2:
-        return {}
-    first = series[names[0]]
-    diffs = {}
-    for name in names[1:]:
-        other = series[name]
-        if not first.patches or not other.patches:
-            # An empty series: the tree already has that placement.
-            diffs[f"{names[0]}..{name}"] = "(one of the two series is empty)\n"
-            continue
-        try:
-            diffs[f"{names[0]}..{name}"] = repo.git.range_diff(
-                "--no-color", f"{first.plan.base}..{first.tip}", f"{other.plan.base}..{other.tip}")
-        except git.GitCommandError as err:  # evidence still ships without it
-            diffs[f"{names[0]}..{name}"] = f"(git range-diff failed: {err.stderr.strip()})\n"
-    return diffs
-
-
-def _write_bundle(request: RunRequest, repo: git.Repo, runs: list[res.RunResult],
-                  series: dict[str, Series], excluded: str) -> Path:
-    variants = sorted({r.meta.variant for r in runs})
-    cover = (f"Evidence for {', '.join(variants)}: each series applied to the tree, "
-             f"built, booted under QEMU and stress-tested with the drainlab "
-             f"selftests ({request.profile} profile).\n" + (f"\n{excluded}" if excluded else ""))
-    dirs = {n: d for n in variants if (d := request.results_dir / "series" / n).is_dir()}
-    return write_bundle(request.results_dir / "bundle", runs,
-                        title="drain_all_pages() placement: build, boot and stress results",
-                        cover=cover, series=dirs,
-                        range_diffs=lambda: _range_diffs(repo, series), overwrite=True)
-
-
 def recorded_runs(results_dir: Path, order: list[str]) -> list[res.RunResult]:
     """Every readable results.json under results_dir, in catalog then trial order."""
     runs = []
@@ -342,7 +304,8 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     text = table.format_table(recorded)
     excluded = table.format_excluded(recorded)
     printer.result(text + (f"\n{excluded}" if excluded else ""))
-    bundle = _write_bundle(request, opened.repo, recorded, all_series, excluded)
+    # The review bundle covers the whole results directory too.
+    bundle = write_bundle([request.results_dir], request.results_dir / "bundle.tar.gz")
     printer.event("report", f"{request.results_dir}: results.json per run, "
                   f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}; "
                   f"review bundle {bundle}")

@@ -1,125 +1,189 @@
 # SPDX-License-Identifier: GPL-2.0
-"""bundle.py: the review bundle directory, its README and its SVG plots."""
+"""bundle/: the review tarball, its mboxes (read by b4, offline), and
+refusing untrusted tarballs."""
 
-import json
-import xml.etree.ElementTree as ET
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from generator import bundle, collect, results
-from generator.errors import InfraError, UserError
-from generator.results import StageResult, StageStatus
+from generator.bundle import mbox, tarball, write_bundle
+from generator.errors import UserError
+from tests.conftest import need_tool
+from tests.gitstate import assert_one_line_error, run_gen
 
-CONSOLE = Path(__file__).parent / "data" / "console"
-SVG = "{http://www.w3.org/2000/svg}"
-
-
-def make_run(scenario: str, variant: str, trial: int = 1) -> results.RunResult:
-    meta = results.RunMeta(variant=variant, trial=trial, base_commit="e" * 40,
-                           kernel_version="6.1.192-drainlab",
-                           artifacts={"console_log": str(CONSOLE / f"{scenario}.log")})
-    stages = [StageResult(n, StageStatus.OK, 1.0) for n in results.STAGES]
-    return results.build_run_result(meta, stages, collect.read_console(CONSOLE / f"{scenario}.log"))
+DATA = Path(__file__).parent / "data" / "results-trials"
 
 
-@pytest.fixture()
-def runs() -> list[results.RunResult]:
-    return [make_run("all-pass", "base", 1), make_run("one-fail", "base", 2),
-            make_run("printk-prefixed", "drain-per-block", 1), make_run("no-markers", "no-drain", 1)]
+def _extract(tar: Path, dest: Path) -> Path:
+    return tarball.safe_extract(tar, dest) / "drainlab-bundle"
 
 
-@pytest.fixture()
-def series(tmp_path: Path) -> dict[str, Path]:
-    out = {}
-    for name in ("base", "drain-per-block"):
-        d = tmp_path / "in" / name
-        d.mkdir(parents=True)
-        (d / "0000-cover-letter.patch").write_text(f"Subject: [PATCH 0/1] {name}\n")
-        (d / "0001-mm.patch").write_text("diff --git a/mm/page_isolation.c b/mm/page_isolation.c\n")
-        out[name] = d
-    return out
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("bundle")
+    out = write_bundle([DATA], tmp / "b.tar.gz")
+    return _extract(out, tmp / "x")
 
 
-def test_bundle_layout_and_readme(tmp_path: Path, runs: list[results.RunResult],
-                                  series: dict[str, Path]) -> None:
-    rd = tmp_path / "in" / "rd.txt"
-    rd.write_text("1:  abc = 1:  abc mm: move drain\n")
-    out = bundle.write_bundle(tmp_path / "bundle", runs, title="drain placement v1",
-                              cover="Moves drain_all_pages() per pageblock.", series=series,
-                              range_diffs={"base..drain-per-block": rd, "inline": "2:  def ! 2:  def\n"})
-    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
-    assert files == {
-        "README.txt",
-        "series/base/0000-cover-letter.patch", "series/base/0001-mm.patch",
-        "series/drain-per-block/0000-cover-letter.patch", "series/drain-per-block/0001-mm.patch",
-        "range-diff/base..drain-per-block.txt", "range-diff/inline.txt",
-        "logs/base-t1.log", "logs/base-t2.log", "logs/drain-per-block-t1.log", "logs/no-drain-t1.log",
-        "results/base-t1.json", "results/base-t2.json", "results/drain-per-block-t1.json",
-        "results/no-drain-t1.json",
-        "report/junit.xml", "report/kcidb.json", "report/table.txt",
-        "plots/offline-latency.svg", "plots/drains-per-offline.svg",
-    }
-    assert (out / "range-diff/base..drain-per-block.txt").read_text() == rd.read_text()
-    assert (out / "logs/base-t2.log").read_bytes() == (CONSOLE / "one-fail.log").read_bytes()
-    assert results.read_results(out / "results/base-t2.json") == runs[1]
-    readme = (out / "README.txt").read_text()
-    assert readme.startswith("drain placement v1\n==================\n")
-    assert (out / "report/table.txt").read_text().rstrip() in readme
-    assert "drain-per-block-t1: warning: WARNING: CPU: 0 PID: 231" in readme
-    assert "  plots/offline-latency.svg" in readme
-    assert json.loads((out / "report/kcidb.json").read_text())["version"]["major"] == 5
-    assert not list(tmp_path.glob(".bundle.tmp-*"))
+def test_bundle_layout(bundle_dir: Path) -> None:
+    files = {str(p.relative_to(bundle_dir)) for p in bundle_dir.rglob("*") if p.is_file()}
+    for variant in ("drain-per-block", "drain-per-range", "pcp-disable"):
+        for trial in range(1, 6):
+            assert f"results/{variant}/trial-{trial}/results.json" in files
+    assert {"README.txt", "report/report.txt", "report/report.md", "report/report.html",
+            "report/summary.json", "report/plots/drain-time.png",
+            "series/drain-per-block.mbox", "series/drain-per-range.mbox",
+            "range-diff/drain-per-block.txt"} <= files
+    # pcp-disable is the tree's own placement: an empty series, so no mbox.
+    assert "series/pcp-disable.mbox" not in files
 
 
-def test_range_diffs_from_a_callable(tmp_path: Path, runs: list[results.RunResult]) -> None:
-    out = bundle.write_bundle(tmp_path / "b", runs[:1], range_diffs=lambda: {"v1 vs v2": "x\n"})
-    assert (out / "range-diff/v1_vs_v2.txt").read_text() == "x\n"
+def test_readme_reproduces_every_number(bundle_dir: Path) -> None:
+    readme = (bundle_dir / "README.txt").read_text()
+    assert "--trials 5" in readme and "--seed 9" in readme and "--profile quick" in readme
+    assert "--variants drain-per-block,drain-per-range,pcp-disable" in readme
+    assert re.search(r"base commit: [0-9a-f]{40}", readme)
+    assert re.search(r"kernel config sha256: [0-9a-f]{64}", readme)
+    assert "qemu-system-x86_64" in readme and "tool: drainlab gen " in readme
+    assert (bundle_dir / "report/report.txt").read_text().rstrip() in readme
 
 
-def test_latency_plot_has_one_dot_per_successful_offline(runs: list[results.RunResult]) -> None:
-    root = ET.fromstring(bundle.latency_svg(runs))
-    assert root.tag == f"{SVG}svg"
-    offlines = sum(1 for r in runs for m in r.metrics() if m.op == "offline" and m.ok)
-    assert len(root.findall(f"{SVG}circle")) == offlines > 0
-    assert len(root.findall(f"{SVG}line[@class='median']")) == 2  # no-drain has no offline
-    labels = [t.text for t in root.findall(f"{SVG}text")]
-    assert "base" in labels and "no-drain" in labels and "1 ms" in labels
+def test_mbox_threading_and_trailers(bundle_dir: Path) -> None:
+    text = (bundle_dir / "series/drain-per-block.mbox").read_text()
+    ids = re.findall(r"^Message-Id: (<[^>]+>)$", text, re.MULTILINE)
+    assert len(ids) == len(set(ids)) == 1 + len(re.findall(r"^Subject: \[PATCH [1-9]", text, re.MULTILINE))
+    assert re.findall(r"^In-Reply-To: (<[^>]+>)$", text, re.MULTILINE) == [ids[0]] * (len(ids) - 1)
+    assert re.findall(r"^References: (<[^>]+>)$", text, re.MULTILINE) == [ids[0]] * (len(ids) - 1)
+    cover = text.split("\nFrom mboxrd@z", 1)[0]
+    assert re.search(r"^base-commit: [0-9a-f]{40}\nchange-id: \d{8}-drain-per-block-[0-9a-f]{12}$",
+                     cover, re.MULTILINE)
+    assert "drain-per-block vs pcp-disable (baseline)" in cover
 
 
-def test_drains_plot_bars(runs: list[results.RunResult]) -> None:
-    from generator.report import stats
-
-    root = ET.fromstring(bundle.drains_svg(stats.summarize(runs)))
-    bars = root.findall(f"{SVG}rect[@class='bar']")
-    assert len(bars) == 2
-    assert "not measured" in [t.text for t in root.findall(f"{SVG}text")]
-
-
-def test_existing_bundle_is_not_overwritten_by_default(tmp_path: Path,
-                                                       runs: list[results.RunResult]) -> None:
-    out = tmp_path / "b"
-    out.mkdir()
-    (out / "keep").write_text("x")
-    with pytest.raises(UserError, match="already exists"):
-        bundle.write_bundle(out, runs)
-    assert (out / "keep").exists()
-    bundle.write_bundle(out, runs[:1], overwrite=True)
-    assert not (out / "keep").exists() and (out / "README.txt").exists()
+def test_mbox_is_deterministic(tmp_path: Path) -> None:
+    src = DATA / "series" / "drain-per-range"
+    a = mbox.write_mbox("drain-per-range", src, "table\n", tmp_path / "a.mbox")
+    b = mbox.write_mbox("drain-per-range", src, "table\n", tmp_path / "b.mbox")
+    assert a is not None and b is not None and a.message_ids == b.message_ids
+    assert (tmp_path / "a.mbox").read_bytes() == (tmp_path / "b.mbox").read_bytes()
 
 
-def test_missing_series_dir_leaves_nothing_behind(tmp_path: Path, runs: list[results.RunResult]) -> None:
-    with pytest.raises(UserError, match="series directory"):
-        bundle.write_bundle(tmp_path / "b", runs, series={"x": tmp_path / "nope"})
-    assert list(tmp_path.iterdir()) == []
+def _b4(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    b4 = need_tool("b4") if shutil.which("b4") else str(Path(os.sys.executable).with_name("b4"))
+    return subprocess.run([b4, "-n", "--offline-mode", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, "HOME": str(cwd)}, timeout=120, check=False)
 
 
-def test_write_failure_is_infra_error(tmp_path: Path, runs: list[results.RunResult],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+@pytest.mark.realtree
+@pytest.mark.parametrize("variant", ["drain-per-block", "drain-per-range"])
+def test_b4_am_applies_the_mbox_to_a_clean_clone(real_tree: Path, bundle_dir: Path,
+                                                  tmp_path: Path, variant: str) -> None:
+    box = bundle_dir / "series" / f"{variant}.mbox"
+    base = re.search(r"^base-commit: ([0-9a-f]{40})$", box.read_text(), re.MULTILINE)
+    assert base is not None
+    clone = tmp_path / "clone"
+    # A sparse clone of the base (mm/ only, what the series touch): seconds, not minutes.
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(real_tree), str(clone)],
+                   check=True)
+    subprocess.run(["git", "-C", str(clone), "sparse-checkout", "set", "mm"], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", base.group(1)], check=True)
+    got = _b4("am", "-m", str(box), "-n", "series.mbx", "-o", str(tmp_path / "am"), cwd=clone)
+    assert got.returncode == 0, got.stdout + got.stderr
+    covers = list((tmp_path / "am").glob("*.cover"))
+    assert len(covers) == 1
+    cover = covers[0].read_text()
+    assert f"{variant} vs pcp-disable (baseline)" in cover and "drain time ratio" in cover
+    am = subprocess.run(["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t",
+                         "am", str(tmp_path / "am" / "series.mbx")], capture_output=True, text=True,
+                        check=False)
+    assert am.returncode == 0, am.stdout + am.stderr
+    patches = len(list((bundle_dir / "series" / variant).glob("000[1-9]-*.patch")))
+    log = subprocess.run(["git", "-C", str(clone), "rev-list", "--count", f"{base.group(1)}..HEAD"],
+                         capture_output=True, text=True, check=True).stdout
+    assert int(log) == patches > 0
 
-    monkeypatch.setattr(bundle.shutil, "copyfile", broken)
-    with pytest.raises(InfraError, match="cannot write bundle .*No space left"):
-        bundle.write_bundle(tmp_path / "b", runs)
-    assert list(tmp_path.iterdir()) == []
+
+# ---- untrusted tarballs ----
+
+def _tar(path: Path, *members: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info in members:
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def _file(name: str, size: int = 1) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+@pytest.mark.parametrize("member, needle", [
+    (_file("drainlab-bundle/../../evil"), "'..'"),
+    (_file("/tmp/evil-abs"), "absolute path"),
+    (_link("drainlab-bundle/results", "/etc"), "is a link"),
+    (_link("drainlab-bundle/hard", "/etc/passwd", tarfile.LNKTYPE), "is a link"),
+])
+def test_refused_members_write_nothing(tmp_path: Path, member: tarfile.TarInfo, needle: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    bad = _tar(tmp_path / "bad.tar.gz", _file("drainlab-bundle/ok.txt"), member)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(UserError, match=re.escape(needle)):
+        tarball.safe_extract(bad, work / "dest")
+    assert sorted(p for p in tmp_path.rglob("*")) == before, "nothing written anywhere"
+    assert not Path("/tmp/evil-abs").exists()
+    # The same through the command line: one line, exit 2, no report written.
+    run = run_gen("report", str(bad), "--out", str(work / "rep"), cwd=work)
+    assert_one_line_error(run, needle)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path / "evil").exists()
+
+
+def test_device_and_absurd_sizes_are_refused(tmp_path: Path) -> None:
+    dev = tarfile.TarInfo("drainlab-bundle/null")
+    dev.type = tarfile.CHRTYPE
+    with pytest.raises(UserError, match="device"):
+        tarball.safe_extract(_tar(tmp_path / "d.tar.gz", dev), tmp_path / "d")
+    info = tarfile.TarInfo("drainlab-bundle/huge")
+    info.size = tarball.MAX_MEMBER_BYTES + 1
+    with pytest.raises(UserError, match="limit"):
+        tarball.check_member(info)
+    assert not (tmp_path / "d").exists()
+
+
+def test_bundle_round_trips_through_gen_report(tmp_path: Path) -> None:
+    out = tmp_path / "b.tar.gz"
+    run = run_gen("bundle", str(DATA), "--out", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        assert all(n == "drainlab-bundle" or n.startswith("drainlab-bundle/") for n in names)
+        assert all(m.isfile() or m.isdir() for m in tar.getmembers())
+    rep = run_gen("report", str(out), "--out", str(tmp_path / "rep"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "rep" / "report.txt").read_text() == \
+        (tmp_path / "rep" / "report.txt").read_text()
+    direct = run_gen("report", str(DATA), "--out", str(tmp_path / "rep2"), cwd=tmp_path)
+    assert direct.returncode == 0
+    assert (tmp_path / "rep" / "report.txt").read_text() == \
+        (tmp_path / "rep2" / "report.txt").read_text()
+
+
+def test_bundle_needs_a_tar_gz_name(tmp_path: Path) -> None:
+    run = run_gen("bundle", str(DATA), "--out", str(tmp_path / "b.zip"), cwd=tmp_path)
+    assert_one_line_error(run, "not a .tar.gz")
+    assert not (tmp_path / "b.zip").exists()

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Per-variant, per-operation statistics over all trials: counts, latency and drains.
+"""Per-variant, per-operation statistics over all trials: counts, latency and drains,
+and the inference a comparison rests on (scipy): exact binomial intervals
+for rates, bootstrap intervals for ratios of medians.
 
 Latency is over successful operations only: a timed-out offline measures the
 watchdog, not the kernel. Drain counts are '__drain_all_pages' hits as
@@ -9,9 +11,13 @@ Metrics of blocks excluded by a probe are not in RunResult.points and so
 never count here.
 """
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
 
 from generator.collect import Metric
 from generator.results import RunResult, RunStatus
@@ -127,3 +133,118 @@ def summarize(runs: Sequence[RunResult]) -> list[VariantSummary]:
             ops={op: op_stats(variant, op, len(vruns), ms) for op, ms in by_op.items()},
         ))
     return out
+
+
+# ---- inference (scipy) ----
+
+CONFIDENCE = 0.95
+MIN_SAMPLES = 5  # per side, before a ratio may be called a difference
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 20201110  # fixed: the same data always gives the same interval
+NO_DIFFERENCE = "no difference shown"
+
+
+@dataclass(frozen=True)
+class Describe:
+    """Order statistics of one sample. Quantiles are linear interpolation
+    between order statistics (numpy's default, = statistics.quantiles
+    method="inclusive"); iqr = q3 - q1."""
+
+    n: int
+    median: float
+    q1: float
+    q3: float
+    p90: float
+    min: float
+    max: float
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k events in n trials with the exact (Clopper-Pearson) 95% interval."""
+
+    k: int
+    n: int
+    low: float
+    high: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.k}/{self.n} [{self.low:.2f}, {self.high:.2f}]" if self.n else "0/0"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """new / baseline median with a bootstrap 95% interval.
+
+    estimate/low/high are None when the ratio is undefined (an empty sample,
+    or a baseline median of 0). verdict is "faster", "slower" (for a
+    lower-is-better metric), "no difference shown (n=a/b)" or
+    "not comparable (...)". significant: the interval excludes 1 and both
+    sides have >= MIN_SAMPLES samples.
+    """
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+    n_base: int
+    n_new: int
+    verdict: str
+    significant: bool
+
+
+def describe(values: Sequence[float]) -> Describe | None:
+    """n, median, quartiles, p90, min, max of values; None for no values."""
+    if not values:
+        return None
+    a = np.asarray(values, dtype=float)
+    q1, med, q3, p90 = (float(x) for x in np.quantile(a, [0.25, 0.5, 0.75, 0.9]))
+    return Describe(len(a), med, q1, q3, p90, float(a.min()), float(a.max()))
+
+
+def rate(k: int, n: int) -> Rate:
+    """k/n with the exact Clopper-Pearson interval (scipy binomtest)."""
+    if n == 0:
+        return Rate(0, 0, 0.0, 1.0)
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="exact")
+    return Rate(k, n, float(ci.low), float(ci.high))
+
+
+def _median_ratio(new: np.ndarray, base: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.asarray(np.median(new, axis=axis) / np.median(base, axis=axis))
+
+
+def ratio_of_medians(base: Sequence[float], new: Sequence[float]) -> Ratio:
+    """median(new) / median(base) with a two-sample percentile bootstrap
+    interval (scipy.stats.bootstrap, independent samples, fixed seed).
+
+    Lower is better (latency, drain time): a significant ratio below 1 is
+    "faster", above 1 "slower".
+    """
+    nb, nn = len(base), len(new)
+    if not nb or not nn:
+        return Ratio(None, None, None, nb, nn, f"not comparable (n={nn}/{nb})", False)
+    b, x = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    if float(np.median(b)) == 0.0:
+        return Ratio(None, None, None, nb, nn, "not comparable (baseline median 0)", False)
+    estimate = float(_median_ratio(x, b))
+    if nb < 2 or nn < 2:
+        low = high = None
+    else:
+        res = sps.bootstrap((x, b), _median_ratio, vectorized=True, paired=False,
+                            n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
+                            method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED))
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low = high = None
+    significant = (low is not None and high is not None and (low > 1.0 or high < 1.0)
+                   and nb >= MIN_SAMPLES and nn >= MIN_SAMPLES)
+    if significant:
+        verdict = "faster" if estimate < 1.0 else "slower"
+    else:
+        verdict = f"{NO_DIFFERENCE} (n={nn}/{nb})"
+    return Ratio(estimate, low, high, nb, nn, verdict, significant)

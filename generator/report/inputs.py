@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Read results directories for `gen report`, `gen compare` and `gen bundle`.
+
+Results directories may come from other machines (CI artifacts): every
+results.json is validated against its schema version before use, and a bad
+one stops the command with one line naming it (exit 2), never a traceback
+and never a silently smaller sample.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import UserError
+from generator.results import RunResult
+
+MAX_RESULTS_BYTES = 32 << 20  # a quick-profile results.json is ~200 KiB
+VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    runs: tuple[RunResult, ...]
+    sources: tuple[str, ...]  # the results.json each run came from
+
+
+def read_validated(path: Path) -> RunResult:
+    """One results.json, checked: size, JSON, schema version and types
+    (RunResult.from_json), and a variant name safe to use in file names.
+
+    Raise: UserError naming path.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from err
+    if size > MAX_RESULTS_BYTES:
+        raise UserError(f"{path}: {size} bytes is not a results file (limit {MAX_RESULTS_BYTES})",
+                        "pass the results directory gen run wrote")
+    try:
+        text = path.read_text(encoding="utf-8")
+        run = RunResult.from_json(text)
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text ({err.reason})") from err
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from err
+    except UserError as err:
+        raise UserError(f"{path}: {err.problem}", err.fix) from err
+    if not VARIANT_RE.match(run.meta.variant):
+        raise UserError(f"{path}: variant name {run.meta.variant!r} is not [A-Za-z0-9._-]",
+                        "results files name catalog variants")
+    if run.meta.trial < 0:
+        raise UserError(f"{path}: trial {run.meta.trial} is negative")
+    return run
+
+
+def load_dirs(dirs: Sequence[Path]) -> Loaded:
+    """Every results.json under each directory (gen run's <variant>/trial-N/
+    layout, or any nesting of it), in the order given, then path order.
+
+    Raise: UserError for a missing directory, one with no results, or a bad file.
+    """
+    runs: list[RunResult] = []
+    sources: list[str] = []
+    seen: set[tuple[str, int, str, str]] = set()
+    for directory in dirs:
+        if not directory.is_dir():
+            raise UserError(f"results directory {directory} does not exist",
+                            "pass directories gen run wrote (--results)")
+        found = sorted(p for p in directory.rglob("results.json") if p.is_file()
+                       and not p.is_symlink())
+        if not found:
+            raise UserError(f"no results.json under {directory}",
+                            "pass directories gen run wrote (--results)")
+        for path in found:
+            run = read_validated(path)
+            # The same run reached twice (a directory and its parent) counts once.
+            key = (run.meta.variant, run.meta.trial, run.meta.start_time, run.meta.base_commit)
+            if key in seen:
+                continue
+            seen.add(key)
+            runs.append(run)
+            sources.append(str(path))
+    return Loaded(tuple(runs), tuple(sources))
+
+
+def variants_of(loaded: Loaded) -> list[str]:
+    return sorted({r.meta.variant for r in loaded.runs})
