@@ -7,6 +7,7 @@ most assertions; the drain counts come from the guest's ftrace profiler.
 
 import json
 import subprocess
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -118,10 +119,14 @@ def test_second_run_skips_what_is_done_and_rebuilds_nothing(matrix: run_mod.Matr
     assert build is not None and build.message == "cached", build
     # Re-running one variant keeps every variant's evidence in the reports.
     table = (matrix.results_dir / "table.txt").read_text()
-    cover = (matrix.results_dir / "bundle" / "README.txt").read_text()
+    with tarfile.open(matrix.results_dir / "bundle.tar.gz") as tar:
+        names = set(tar.getnames())
+        readme = tar.extractfile("drainlab-bundle/README.txt").read().decode()  # type: ignore[union-attr]
     for variant in MATRIX:
-        assert variant in table and variant in cover, variant
-        assert (matrix.results_dir / "bundle" / "series" / variant).is_dir()
+        assert variant in table and variant in readme, variant
+        assert f"drainlab-bundle/results/{variant}/trial-1/results.json" in names
+        patches = list((matrix.results_dir / "series" / variant).glob("0001-*.patch"))
+        assert (f"drainlab-bundle/series/{variant}.mbox" in names) == bool(patches), variant
 
 
 def test_hang_is_recorded_and_the_matrix_goes_on(matrix: run_mod.Matrix, real_tree: Path,
