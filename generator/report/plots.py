@@ -48,7 +48,7 @@ def latency_plot(cmp: Comparison, key: str, values: dict[str, list[float]], out:
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.5 * max(1, len(names))))
     if names:
         data = [values[v] for v in names]
-        ax.boxplot(data, vert=False, widths=0.5, showfliers=False)
+        ax.boxplot(data, orientation="horizontal", widths=0.5, showfliers=False)
         for i, xs in enumerate(data, 1):
             ax.plot(xs, [i] * len(xs), "o", alpha=0.4, markersize=3)
         ax.set_yticks(range(1, len(names) + 1), labels=names)
@@ -58,7 +58,7 @@ def latency_plot(cmp: Comparison, key: str, values: dict[str, list[float]], out:
 
 
 def _bars(cmp: Comparison, metric: str, title: str, xlabel: str, out: Path,
-          use_mean: bool) -> Path:
+          use_mean: bool, log: bool = False) -> Path:
     keys = list(cmp.keys)
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.3 * max(1, len(keys)) * len(cmp.variants)))
     height = 0.8 / max(1, len(cmp.variants))
@@ -80,6 +80,8 @@ def _bars(cmp: Comparison, metric: str, title: str, xlabel: str, out: Path,
             ax.barh(ys, xs, height=height, xerr=[lo, hi], label=variant)
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(keys))], labels=keys)
     ax.invert_yaxis()
+    if log:  # drains differ 64-fold between placements; symlog keeps zeros
+        ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
@@ -116,6 +118,7 @@ def write_plots(cmp: Comparison, latencies: dict[str, dict[str, list[float]]],
     paths.append(_bars(cmp, "drains", "__drain_all_pages calls per operation (exact mean)",
                        "drains per operation", out_dir / "drains.png", use_mean=True))
     paths.append(_bars(cmp, "drain_us", "time in __drain_all_pages per operation (median, IQR)",
-                       "microseconds", out_dir / "drain-time.png", use_mean=False))
+                       "microseconds (log scale)", out_dir / "drain-time.png", use_mean=False,
+                       log=True))
     paths.append(failure_plot(cmp, out_dir / "failures.png"))
     return paths

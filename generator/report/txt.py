@@ -34,7 +34,9 @@ def num(x: float | None) -> str:
 
 def rnum(x: float) -> str:
     """A ratio: 3 significant digits, never an exponent."""
-    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}" if abs(x) >= 0.001 else f"{x:.1e}"
+    if x == 0:
+        return "0"
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}" if abs(x) >= 0.001 else "<0.001"
 
 
 def ratio_text(r: stats.Ratio | None) -> str:
