@@ -26,6 +26,6 @@ def test_wheel_carries_templates_and_data(tmp_path: Path) -> None:
     wanted += [f"generator/{p.relative_to(ROOT / 'generator')}"
                for pattern in ("catalog/*.yaml", "*.yaml", "kconfig/*.config")
                for p in (ROOT / "generator").glob(pattern)]
-    wanted += ["generator/report/kcidb.py", "generator/cli.py"]
+    wanted += ["generator/report/kcidb.py", "generator/cli.py", "generator/bundle/mbox.py"]
     assert len(wanted) > 25
     assert not [w for w in wanted if w not in names]
