@@ -105,14 +105,21 @@ def test_ratio_of_medians_and_its_interval(loaded: inputs.Loaded) -> None:
 # ---- verdicts ----
 
 def test_faster_when_the_interval_is_below_one(loaded: inputs.Loaded) -> None:
-    """pcp-disable drains once per offline, drain-per-block once per pageblock
-    (64 times): the time spent draining must come out faster."""
+    """Cases that must come out faster, on the recorded samples."""
+    # pcp-disable drains once per offline, drain-per-block once per pageblock:
+    # exact counts, 1 against 64 on every operation.
     cmp = model.compare(loaded.runs, baseline="drain-per-block")
-    cell = cmp.cell("pcp-disable", "offline idle", "drain_us")
+    cell = cmp.cell("pcp-disable", "offline idle", "drains")
     assert cell is not None and cell.vs_base is not None
     r = cell.vs_base
-    assert r.n_base >= 5 and r.n_new >= 5 and r.high is not None and r.high < 1
+    assert (r.estimate, r.low, r.high) == (1 / 64, 1 / 64, 1 / 64)
     assert r.verdict == "faster" and r.significant
+    # Allocating one CMA page against offlining a whole 128 MiB block under churn.
+    pooled = model.samples(loaded.runs)
+    offline, cma = pooled["offline churn"]["latency_ms"], pooled["cma 1p idle"]["latency_ms"]
+    r = stats.ratio_of_medians(offline, cma)
+    assert r.high is not None and r.high < 1 and r.verdict == "faster"
+    assert r.estimate == pytest.approx(statistics.median(cma) / statistics.median(offline))
 
 
 def test_no_difference_for_the_same_samples(loaded: inputs.Loaded) -> None:
@@ -130,12 +137,22 @@ def test_no_difference_for_the_same_samples(loaded: inputs.Loaded) -> None:
 
 
 def test_no_difference_below_five_samples(loaded: inputs.Loaded) -> None:
-    """Four operations a side are too few to call even a 64x drain-time difference."""
-    base = [o["counters"]["drain_ns"] / 1000 for o in ops(loaded.runs, "pcp-disable", "/idle", "offline")][:4]
-    new = [o["counters"]["drain_ns"] / 1000 for o in ops(loaded.runs, "drain-per-block", "/idle", "offline")][:4]
+    """Four operations a side are too few to call even an exact 64-fold difference."""
+    base = [o["counters"]["drains"] for o in ops(loaded.runs, "pcp-disable", "/idle", "offline")][:4]
+    new = [o["counters"]["drains"] for o in ops(loaded.runs, "drain-per-block", "/idle", "offline")][:4]
     r = stats.ratio_of_medians(base, new)
-    assert r.estimate is not None and r.estimate > 1
+    assert (r.estimate, r.low, r.high) == (64, 64, 64)
     assert r.verdict == "no difference shown (n=4/4)" and not r.significant
+
+
+def test_real_drain_time_difference_is_not_shown(loaded: inputs.Loaded) -> None:
+    """What the recorded run says: under TCG, 64 drains of mostly empty pcp
+    lists cost about as much as pcp-disable's one forced drain, and the
+    tails (a drain waiting ms for another vCPU's work) swamp the medians."""
+    cmp = model.compare(loaded.runs)
+    r = cmp.cell("drain-per-block", "offline idle", "drain_us").vs_base  # type: ignore[union-attr]
+    assert r is not None and r.low is not None and r.high is not None
+    assert r.low < 1 < r.high and r.verdict.startswith("no difference shown (n=15/15)")
 
 
 # ---- rendering ----
@@ -255,8 +272,10 @@ def _one_more_drain(data: dict, path: Path) -> None:
 
 
 def _slower(data: dict, path: Path) -> None:
-    for m in _offline_metrics(data):
-        m["us"] = int(m["us"] * 1.5)
+    """Every latency of drain-per-range x1.5 (offline, online, CMA)."""
+    if data["meta"]["variant"] == "drain-per-range":
+        for m in (m for p in data["points"] for m in p["metrics"] if m["us"] is not None):
+            m["us"] = int(m["us"] * 1.5)
 
 
 @pytest.mark.parametrize("edit, needle", [
@@ -282,8 +301,9 @@ def test_compare_all_three_injections_at_once(tmp_path: Path) -> None:
     assert verdict.exit_code == 1
     text = "\n".join(verdict.regressions)
     assert "more timed-out ops" in text and "more drains per op" in text and "latency x" in text
-    # Latency x1.5 on every offline: the whole interval clears 1.10 on each condition.
-    assert sum("latency x" in line for line in verdict.regressions) >= 2
+    # Latency x1.5 everywhere: on this noisy machine (TCG, 2 cores shared)
+    # only the tighter conditions clear 1.10 with their whole interval.
+    assert sum("latency x1.5" in line for line in verdict.regressions) >= 1
 
 
 def test_gate_threshold_decides(tmp_path: Path) -> None:
