@@ -76,7 +76,7 @@ def _copy_file(src: Path, dest: Path) -> None:
 
 def _copy_runs(dest: Path, loaded: inputs.Loaded) -> None:
     taken: set[str] = set()
-    for run, source in zip(loaded.runs, loaded.sources):
+    for run, source in zip(loaded.runs, loaded.sources, strict=True):
         name = f"{run.meta.variant}/trial-{run.meta.trial}"
         n = 2
         while name in taken:  # the same trial number from two machines

@@ -135,7 +135,8 @@ def write_mbox(variant: str, series_dir: Path, table: str, out: Path) -> Mbox | 
         head, body = _split(text)
         if n == 0:
             body = _cover_body(body, table, cid)
-        mid = f"<{cid}-v1-{n}-{hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}@drainlab>"
+        digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        mid = f"<{cid}-v1-{n}-{digest}@drainlab>"
         head = _drop_headers(head, ("Message-Id", "In-Reply-To", "References"))
         head += f"\nMessage-Id: {mid}"
         if n > 0:

@@ -35,7 +35,7 @@ class Verdict:
 
 def _rate_lines(variant: str, old: model.Health, new: model.Health) -> list[str]:
     lines = []
-    for (name, a), (_, b) in zip(old.rates(), new.rates()):
+    for (name, a), (_, b) in zip(old.rates(), new.rates(), strict=True):
         if b.n and (a.n == 0 and b.k > 0 or a.n and Fraction(b.k, b.n) > Fraction(a.k, a.n)):
             lines.append(f"{variant}: more {name}: {b.k}/{b.n} (was {a.k}/{a.n})")
     return lines

@@ -90,7 +90,7 @@ def _details(cmp: Comparison) -> list[dict[str, Any]]:
 
 def run_rows(runs: Sequence[RunResult], sources: Sequence[str]) -> list[RunRow]:
     rows = []
-    for run, source in zip(runs, sources):
+    for run, source in zip(runs, sources, strict=True):
         trouble = tuple(f"{t.kind}: {t.line}" for t in run.trouble)
         bad = run.status.value != "pass" or bool(trouble)
         rows.append(RunRow(run.meta.variant, run.meta.trial, run.status.value,

@@ -144,7 +144,7 @@ def health(variant: str, runs: Sequence[RunResult]) -> Health:
         fail=stats.rate(sum(r.status == RunStatus.FAIL for r in runs), n),
         hang=stats.rate(sum(r.status == RunStatus.HANG for r in runs), n),
         crash=stats.rate(sum(bool(k & CRASH_KINDS) or r.status == RunStatus.CRASH
-                             for k, r in zip(kinds, runs)), n),
+                             for k, r in zip(kinds, runs, strict=True)), n),
         warning=stats.rate(sum("warning" in k for k in kinds), n),
         op_fail=stats.rate(sum(not m.ok and m.result != "timeout" for m in ops), len(ops)),
         op_timeout=stats.rate(sum(m.result == "timeout" for m in ops), len(ops)),

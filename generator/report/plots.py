@@ -97,8 +97,8 @@ def failure_plot(cmp: Comparison, out: Path) -> Path:
         rates = [r for _, r in h.rates()]
         ys = [i + j * height for i in range(len(rates))]
         p = [r.k / r.n if r.n else 0.0 for r in rates]
-        lo = [max(0.0, x - r.low) for x, r in zip(p, rates)]
-        hi = [max(0.0, r.high - x) for x, r in zip(p, rates)]
+        lo = [max(0.0, x - r.low) for x, r in zip(p, rates, strict=True)]
+        hi = [max(0.0, r.high - x) for x, r in zip(p, rates, strict=True)]
         ax.barh(ys, p, height=height, xerr=[lo, hi], label=h.variant, capsize=2)
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(labels))], labels=labels)
     ax.invert_yaxis()

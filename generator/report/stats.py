@@ -243,8 +243,6 @@ def ratio_of_medians(base: Sequence[float], new: Sequence[float]) -> Ratio:
             low = high = None
     significant = (low is not None and high is not None and (low > 1.0 or high < 1.0)
                    and nb >= MIN_SAMPLES and nn >= MIN_SAMPLES)
-    if significant:
-        verdict = "faster" if estimate < 1.0 else "slower"
-    else:
-        verdict = f"{NO_DIFFERENCE} (n={nn}/{nb})"
+    verdict = (("faster" if estimate < 1.0 else "slower") if significant
+               else f"{NO_DIFFERENCE} (n={nn}/{nb})")
     return Ratio(estimate, low, high, nb, nn, verdict, significant)

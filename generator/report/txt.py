@@ -91,7 +91,7 @@ def _health_lines(cmp: Comparison) -> list[str]:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(h.statuses.items()))
         lines.append(f"{h.variant}: {h.runs} runs ({statuses})")
         pairs = h.rates()
-        for left, right in zip(pairs[0::2], pairs[1::2]):
+        for left, right in zip(pairs[0::2], pairs[1::2], strict=True):
             lines.append(f"  {left[0]:<17}{_rate(left[1]):<17} {right[0]:<17}{_rate(right[1])}")
     return lines
 
