@@ -328,3 +328,21 @@ def test_recorded_runs_carry_the_schedule() -> None:
     for trial in range(1, 6):
         positions = sorted(r.meta.position for r in runs if r.meta.trial == trial)
         assert positions == [1, 2, 3]
+
+
+def test_report_merges_directories(tmp_path: Path) -> None:
+    """Trials split over two directories (two machines, two CI jobs) give the
+    same comparison as one directory holding them all."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for path in DATA.glob("*/trial-*/results.json"):
+        half = a if path.parent.name in ("trial-1", "trial-2") else b
+        dest = half / path.relative_to(DATA)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    merged = txt.render(model.compare(inputs.load_dirs([a, b]).runs))
+    whole = txt.render(model.compare(inputs.load_dirs([DATA]).runs))
+    assert merged == whole
+    run = run_gen("report", str(a), str(b), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (a / "report" / "report.txt").read_text() == txt.render(
+        model.compare(inputs.load_dirs([a, b]).runs), publish.TITLE)
