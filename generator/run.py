@@ -297,6 +297,8 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         for slot in interleave(names, request.trials, seed):
             patches = list(all_series[slot.variant].patches)
             runs.append(run_one(prep, wt, slot, patches, request, printer, accel))
+    # Callers get the runs in the order asked for; the schedule is in each meta.
+    runs.sort(key=lambda r: (names.index(r.meta.variant), r.meta.trial))
     # Reports cover every run recorded in the results directory, not only
     # this invocation's: re-running one variant keeps the others' evidence.
     recorded = recorded_runs(request.results_dir, list(opened.catalog.variants))
@@ -304,8 +306,12 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     text = table.format_table(recorded)
     excluded = table.format_excluded(recorded)
     printer.result(text + (f"\n{excluded}" if excluded else ""))
-    # The review bundle covers the whole results directory too.
-    bundle = write_bundle([request.results_dir], request.results_dir / "bundle.tar.gz")
+    # The review bundle covers the whole results directory too. A results
+    # file it refuses (another gen's schema) costs the bundle, not the runs.
+    try:
+        bundle = str(write_bundle([request.results_dir], request.results_dir / "bundle.tar.gz"))
+    except UserError as err:
+        bundle = f"not written ({err.line()})"
     printer.event("report", f"{request.results_dir}: results.json per run, "
                   f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}; "
                   f"review bundle {bundle}")
