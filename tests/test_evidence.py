@@ -346,3 +346,13 @@ def test_report_merges_directories(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert (a / "report" / "report.txt").read_text() == txt.render(
         model.compare(inputs.load_dirs([a, b]).runs), publish.TITLE)
+
+
+def test_out_never_replaces_what_is_not_a_report(tmp_path: Path) -> None:
+    res = _copy(tmp_path, "res")
+    before = sorted(p.name for p in res.rglob("*"))
+    run = run_gen("report", str(res), "--out", str(res), cwd=tmp_path)
+    assert_one_line_error(run, "is not a report gen wrote")
+    assert sorted(p.name for p in res.rglob("*")) == before
+    again = run_gen("report", str(res), cwd=tmp_path)  # res/report, then replaced whole
+    assert again.returncode == 0 and run_gen("report", str(res), cwd=tmp_path).returncode == 0

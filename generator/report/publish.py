@@ -53,6 +53,18 @@ def fill(root: Path, cmp: model.Comparison, loaded: Loaded, title: str = TITLE) 
     return text
 
 
+def _check_replaceable(out: Path) -> None:
+    """OUT is replaced whole: only an earlier report may be there, never a
+    results directory or anything else a user keeps."""
+    if not out.exists() and not out.is_symlink():
+        return
+    earlier = out.is_dir() and not out.is_symlink() and (out / "summary.json").is_file() \
+        and not any(out.rglob("results.json"))
+    if not earlier:
+        raise UserError(f"--out {out} exists and is not a report gen wrote",
+                        "pass a new directory (or the report directory of an earlier gen report)")
+
+
 def write_report(loaded: Loaded, out: Path, baseline: str | None = None) -> Written:
     """Compare and write the report directory out (replaced whole).
 
@@ -60,6 +72,7 @@ def write_report(loaded: Loaded, out: Path, baseline: str | None = None) -> Writ
     """
     cmp = comparison(loaded, baseline)
     out = out.absolute()
+    _check_replaceable(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     try:
