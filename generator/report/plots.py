@@ -52,6 +52,8 @@ def latency_plot(cmp: Comparison, key: str, values: dict[str, list[float]], out:
         for i, xs in enumerate(data, 1):
             ax.plot(xs, [i] * len(xs), "o", alpha=0.4, markersize=3)
         ax.set_yticks(range(1, len(names) + 1), labels=names)
+        if all(x > 0 for xs in data for x in xs):
+            ax.set_xscale("log")  # tails of 10-100x the median under TCG
     ax.set_xlabel("latency (ms), successful operations")
     ax.set_title(f"{key}: latency per variant")
     return _save(fig, out)
