@@ -92,7 +92,14 @@ def test_b4_am_applies_the_mbox_to_a_clean_clone(real_tree: Path, bundle_dir: Pa
     subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(real_tree), str(clone)],
                    check=True)
     subprocess.run(["git", "-C", str(clone), "sparse-checkout", "set", "mm"], check=True)
-    subprocess.run(["git", "-C", str(clone), "checkout", "-q", base.group(1)], check=True)
+    # The fixtures were recorded on the default tree; a tree prepared again
+    # (another commit date) has the same files under another commit id.
+    known = subprocess.run(["git", "-C", str(clone), "cat-file", "-e", f"{base.group(1)}^{{commit}}"],
+                           capture_output=True, check=False).returncode == 0
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", base.group(1) if known else "HEAD"],
+                   check=True)
+    start = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True,
+                           text=True, check=True).stdout.strip()
     got = _b4("am", "-m", str(box), "-n", "series.mbx", "-o", str(tmp_path / "am"), cwd=clone)
     assert got.returncode == 0, got.stdout + got.stderr
     covers = list((tmp_path / "am").glob("*.cover"))
@@ -104,7 +111,7 @@ def test_b4_am_applies_the_mbox_to_a_clean_clone(real_tree: Path, bundle_dir: Pa
                         check=False)
     assert am.returncode == 0, am.stdout + am.stderr
     patches = len(list((bundle_dir / "series" / variant).glob("000[1-9]-*.patch")))
-    log = subprocess.run(["git", "-C", str(clone), "rev-list", "--count", f"{base.group(1)}..HEAD"],
+    log = subprocess.run(["git", "-C", str(clone), "rev-list", "--count", f"{start}..HEAD"],
                          capture_output=True, text=True, check=True).stdout
     assert int(log) == patches > 0
 
