@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from generator import paths
+from generator import inputs, paths
 from generator.errors import UserError
 
 NAME_RE = re.compile(r"^[a-z0-9-]+$")  # variant names become directory names
@@ -32,6 +32,12 @@ _OLD_ANCHORS = {"before-final-return": "before-success-return-after-loop",
                 "before-return-in-block-of-call": "before-success-return-after-call"}
 _EXPR_RE = re.compile(r"^[A-Za-z_]\w*(?:(?:\.|->)[A-Za-z_]\w*)*$")
 PER_PAGEBLOCK = "per-pageblock"
+# Commit and cover subjects become mail Subject: headers: one printable line
+# (checkpatch wants commit message lines <= 75 columns).
+SUBJECT_MAX = 75
+TEXT_MAX = 4096  # summary, history, rationale: prose, not files
+BODY_RE = re.compile(r"^commit/[A-Za-z0-9][A-Za-z0-9._-]*\.j2$")  # a template under templates/
+JINJA_MARKS = ("{{", "{%", "{#")
 # x86_64: a 128 MiB memory block holds 64 pageblocks of 2 MiB.
 X86_64_PAGEBLOCKS_PER_BLOCK = 64
 
@@ -85,6 +91,7 @@ class Variant:
     commits: tuple[CommitSpec, ...]
     source: str
     expect: str = "pass"  # "fail" for a negative control: the stress test must catch it
+    replaces: str = ""  # a built-in variant this user variant shadows, on purpose
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,46 @@ def expected_drains(site_ids: Iterable[str], sites: dict[str, Site], kind: str,
     return total
 
 
+def header_problem(value: str, limit: int) -> str | None:
+    """Why VALUE cannot go into a mail header or trailer as it is, or None.
+
+    One line, printable (no control characters, no Unicode line or paragraph
+    separators), no surrounding blanks, at most LIMIT characters.
+    """
+    if not value.strip():
+        return "is empty"
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        return f"holds the control character {bad!r}" if bad in "\r\n\t" or ord(bad) < 32 \
+            else f"holds the non-printable character U+{ord(bad):04X}"
+    if value != value.strip():
+        return "starts or ends with blanks"
+    if len(value) > limit:
+        return f"is {len(value)} characters, more than {limit}"
+    return None
+
+
+def check_subject(subject: str, where: str) -> None:
+    """A rendered subject that goes into a Subject: header; UserError naming WHERE."""
+    problem = header_problem(subject, SUBJECT_MAX)
+    if problem:
+        raise UserError(f"{where} {problem}: {subject[:60]!r}",
+                        f"a subject is one printable line of at most {SUBJECT_MAX} characters")
+
+
 # -- loading ---------------------------------------------------------------
 
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers where each mapping starts, for error messages."""
+
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # Aliases let a few KB expand into a huge document: a catalog has no use for them.
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Hashable, Any]:
@@ -133,16 +176,22 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def _load_yaml(path: Path) -> Any:
+    """Parse one catalog file: bounded size, UTF-8, YAML without tags or aliases."""
+    text = inputs.read_text(path, inputs.CATALOG_MAX, "catalog file")
     try:
-        return yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         line = mark.line + 1 if mark else 0
         raise UserError(
             f"malformed YAML at {path}:{line}: {err.problem}", "fix the YAML syntax"
         ) from None
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}", "check the path") from None
+    except yaml.YAMLError as err:  # the reader: control characters, bad encodings
+        raise UserError(f"malformed YAML in {path}: {' '.join(str(err).split())}",
+                        "fix the YAML syntax") from None
+    except RecursionError:
+        raise UserError(f"malformed YAML in {path}: nested too deeply",
+                        "a catalog entry is a few levels of mappings and lists") from None
 
 
 class _Fields:
@@ -164,6 +213,33 @@ class _Fields:
         return value
 
     # Below the method named `str`, a bare `str` in a signature names that method.
+    def line_str(self, key: builtins.str, limit: int,
+                 default: builtins.str | None = None) -> builtins.str:
+        """A one-line printable string (it ends up in a header, a path or a table)."""
+        value = self.str(key, default)
+        if value == "" and default == "":
+            return value
+        problem = header_problem(value, limit)
+        if problem:
+            raise self.fail(f"'{key}' {problem}", f"make {key} one printable line of at most "
+                            f"{limit} characters")
+        return value
+
+    def prose(self, key: builtins.str) -> builtins.str:
+        """Free text (a rationale): any printable text; line breaks become spaces."""
+        value = " ".join(self.str(key).split())
+        problem = header_problem(value, TEXT_MAX)
+        if problem:
+            raise self.fail(f"'{key}' {problem}", "write it as plain printable text")
+        return value
+
+    def subject(self, key: builtins.str) -> builtins.str:
+        """A subject template: checked as a header now if it is plain text, after rendering if not."""
+        value = self.line_str(key, 4096)
+        if not any(mark in value for mark in JINJA_MARKS):
+            self.line_str(key, SUBJECT_MAX)
+        return value
+
     def strings(self, key: builtins.str, required: bool = True) -> tuple[builtins.str, ...]:
         value = self.data.get(key, [] if not required else None)
         if isinstance(value, str):
@@ -244,11 +320,11 @@ def load_sites(path: Path) -> dict[str, Site]:
 
 def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
     f = _Fields(_load_yaml(path), path, "variant")
-    f.unknown({"name", "summary", "history", "sites", "cover", "commits", "expect"})
+    f.unknown({"name", "summary", "history", "sites", "cover", "commits", "expect", "replaces"})
     expect = f.str("expect", "pass")
     if expect not in ("pass", "fail"):
         raise f.fail(f"expect must be pass or fail, not {expect!r}", "set expect: pass")
-    name = f.str("name")
+    name = f.line_str("name", 64)
     if not NAME_RE.match(name):
         raise f.fail(f"invalid name {name!r}", "variant names are [a-z0-9-]+ (they become paths)")
     target = f.strings("sites", required=False)
@@ -266,6 +342,13 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
         for sid in c.strings("sites"):
             if sid not in sites:
                 raise c.fail(f"unknown site {sid!r}", "known sites: " + ", ".join(sites))
+        body = c.line_str("body", 200)
+        if not BODY_RE.match(body):
+            raise c.fail(f"body {body!r} is not a template under templates/commit/",
+                         "set body: commit/move-drain.txt.j2 (or another commit/*.j2)")
+        if not (paths.templates_dir() / body).is_file():
+            raise c.fail(f"body template {body} not found",
+                         "use one of templates/commit/*.j2")
         removing = c.data.get("removing", {}) or {}
         if not isinstance(removing, dict) or not all(
                 isinstance(v, str) for k, v in removing.items() if k != "__line__"):
@@ -274,10 +357,17 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
             if sid != "__line__" and sid not in c.strings("sites"):
                 raise c.fail(f"removing names {sid!r}, which this commit does not handle",
                              "list it under sites too")
-        specs.append(CommitSpec(c.strings("sites"), c.str("subject"), c.str("body"),
-                                " ".join(c.str("rationale").split()),
-                                tuple((str(k), " ".join(v.split()))
-                                      for k, v in removing.items() if k != "__line__")))
+        sentences = []
+        for k, v in removing.items():
+            if k == "__line__":
+                continue
+            sentence = " ".join(v.split())
+            problem = header_problem(sentence, TEXT_MAX)
+            if problem:
+                raise c.fail(f"'removing: {k}' {problem}", "write it as plain printable text")
+            sentences.append((str(k), sentence))
+        specs.append(CommitSpec(c.strings("sites"), c.subject("subject"), body,
+                                c.prose("rationale"), tuple(sentences)))
     covered = [sid for spec in specs for sid in spec.sites]
     if sorted(covered) != sorted(sites):
         missing = set(sites) - set(covered)
@@ -287,25 +377,68 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
             f"repeated: {sorted(twice)})",
             "list each site id in exactly one commit",
         )
-    return Variant(name, f.str("summary"), f.str("history"), frozenset(target),
-                   cover.str("subject"), " ".join(cover.str("rationale").split()),
-                   tuple(specs), str(path), expect)
+    replaces = f.line_str("replaces", 64, "")
+    if replaces and replaces != str(name):
+        raise f.fail(f"replaces: {replaces!r} is not this variant's name {name!r}",
+                     f"a variant shadows the built-in of its own name: set replaces: {name}")
+    return Variant(name, f.line_str("summary", 200), f.line_str("history", 200),
+                   frozenset(target), cover.subject("subject"), cover.prose("rationale"),
+                   tuple(specs), str(path), expect, replaces)
 
 
 def builtin_dir() -> Path:
     return paths.PACKAGE_DIR / "catalog"
 
 
+def _variant_files(directory: Path) -> list[Path]:
+    if not Path(directory).is_dir():
+        raise UserError(f"catalog directory {directory} not found", "pass an existing directory")
+    return sorted(Path(directory).glob("*.yaml"))
+
+
 def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
-    """Load sites.yaml and every variant file; user directories may add variants."""
+    """Load sites.yaml and every variant file; user directories may add variants.
+
+    A name may be declared once: two files with one name are an error naming
+    both. A user file may shadow a built-in variant only when it says
+    `replaces: <its name>`; `replaces:` naming no built-in is an error too.
+    The same file reached twice (a directory passed twice, a symlink) counts once.
+    """
     sites = load_sites(paths.PACKAGE_DIR / "sites.yaml")
     variants: dict[str, Variant] = {}
+    builtin: dict[str, Variant] = {}
+    replaced: dict[str, Variant] = {}
+    seen: set[Path] = set()
     for directory in (builtin_dir(), *extra_dirs):
-        if not Path(directory).is_dir():
-            raise UserError(f"catalog directory {directory} not found", "pass an existing directory")
-        for path in sorted(Path(directory).glob("*.yaml")):
+        is_builtin = directory == builtin_dir()
+        for path in _variant_files(directory):
+            real = path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
             variant = _load_variant(path, sites)
-            if variant.name in variants and directory == builtin_dir():
-                raise UserError(f"{path}: duplicate variant {variant.name}", "rename one of them")
+            other = variants.get(variant.name)
+            if is_builtin:
+                if other is not None:
+                    raise UserError(f"{path}: duplicate variant {variant.name} (also in "
+                                    f"{other.source})", "rename one of them")
+                builtin[variant.name] = variant
+            elif variant.replaces:
+                if variant.name not in builtin:
+                    raise UserError(f"{path}: replaces: {variant.replaces} names no built-in "
+                                    "variant", "drop replaces: (it is only for shadowing a "
+                                    "built-in) or fix the name")
+                if variant.name in replaced:
+                    raise UserError(f"variant {variant.name} is replaced twice: in "
+                                    f"{replaced[variant.name].source} and in {path}",
+                                    "keep one of the two files")
+                replaced[variant.name] = variant
+            elif other is not None:
+                if other.source in {v.source for v in builtin.values()}:
+                    raise UserError(f"{path}: variant {variant.name} has the name of a built-in "
+                                    f"variant ({other.source})", f"rename it, or add replaces: "
+                                    f"{variant.name} to shadow the built-in on purpose")
+                raise UserError(f"variant {variant.name} is declared twice: in {other.source} "
+                                f"and in {path}", "rename one of them or drop one file")
             variants[variant.name] = variant
     return Catalog(sites, variants)

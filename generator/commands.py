@@ -22,7 +22,7 @@ from generator.series import Series
 
 
 def _tree_request(args: argparse.Namespace) -> TreeRequest:
-    return TreeRequest(args.tree, args.base, tuple(args.catalog))
+    return TreeRequest(args.tree, args.base, tuple(args.catalog), base_given=args.base_given)
 
 
 def _cmd_tree(args: argparse.Namespace) -> int:
@@ -64,7 +64,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     request = GenerateRequest(args.tree, args.base, tuple(args.catalog), args.variant,
-                              args.out, args.signoff)
+                              args.out, args.signoff, base_given=args.base_given)
     if not args.no_checkpatch:  # fail before writing anything, not after
         tree = (kernel_tree.open_tree(args.tree) if args.tree is not None
                 else kernel_tree.prepare_default_tree())
@@ -73,10 +73,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     name = series.plan.variant.name
     if not series.patches:
         print(f"{name}: the tree already has this placement; empty series, nothing written")
+        if series.replaced:
+            print(f"{name}: removed the previous series from {series.directory} "
+                  f"({len(series.replaced)} files: {', '.join(series.replaced)})")
     else:
         print(f"{name}: {len(series.patches)} patch(es) + cover letter in {series.directory}")
         for commit in series.plan.commits:
             print(f"  {commit.subject}")
+        if series.replaced:
+            print(f"{name}: replaced the previous series ({len(series.replaced)} files)")
+    if series.kept:
+        print(f"{name}: left alone in {series.directory} (not written by gen): "
+              f"{', '.join(series.kept)}")
     status = 0
     if series.patches and not args.no_checkpatch:
         status = _report_checkpatch(series)
@@ -114,7 +122,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel, args.seed)
+                         args.accel, args.seed, base_given=args.base_given)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
@@ -126,7 +134,7 @@ def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
     d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
     p.add_argument("--tree", type=Path, default=d(None),
                    help="kernel git checkout (default: the linux-source-6.1 tree in the cache)")
-    p.add_argument("--base", default=d("HEAD"), help="revision to start from (default HEAD)")
+    p.add_argument("--base", default=d(None), help="revision to start from (default HEAD)")
     p.add_argument("--catalog", type=Path, action="append", default=d([]),
                    help="extra directory of variant YAML files (repeatable)")
     p.add_argument("--profile", default=d("quick"), help="selftest profile: quick or full")
@@ -179,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # None: --base left out, so a rebase or merge in progress is refused, not used.
+    args.base_given = args.base is not None
+    args.base = args.base if args.base is not None else "HEAD"
     if getattr(args, "func", None):
         return int(args.func(args))
     if args.list:

@@ -267,13 +267,13 @@ def write_results(result: RunResult, path: Path) -> Path:
     return path
 
 
+RESULTS_MAX = 16 << 20  # one run's results.json is tens of KB; its console stays beside it
+
+
 def read_results(path: Path) -> RunResult:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}",
-                        "pass a results.json from gen") from err
-    return RunResult.from_json(text)
+    from generator import inputs
+
+    return RunResult.from_json(inputs.read_text(path, RESULTS_MAX, "results file"))
 
 
 # ---- building a RunResult ----

@@ -250,7 +250,8 @@ def run_matrix(request: RunRequest, printer: Printer) -> Matrix:
 
 def _series_for(opened_tree: Path, request: RunRequest, variant: str, base_date: int) -> Series:
     return generate(GenerateRequest(opened_tree, request.base, request.catalog_dirs, variant,
-                                    request.results_dir / "series", None, base_date, True))
+                                    request.results_dir / "series", None, base_date, True,
+                                    base_given=request.base_given))
 
 
 def recorded_runs(results_dir: Path, order: list[str]) -> list[res.RunResult]:

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from generator import paths
+from generator import outdir, paths, render
 from generator.errors import InfraError, UserError
 
 PROFILES_FILE = paths.PACKAGE_DIR / "profiles.yaml"
@@ -142,8 +142,10 @@ def _parse_profile(name: str, raw: Any) -> Profile:
 
 def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
     """Every profile in PATH, all validated (one bad entry fails the whole file)."""
+    from generator import inputs
+
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(inputs.read_text(path, inputs.CATALOG_MAX, "profiles file"))
     except (OSError, yaml.YAMLError) as err:
         raise UserError(f"cannot read {path}: {err}", "restore generator/profiles.yaml") from err
     if not isinstance(raw, dict) or not raw:
@@ -179,12 +181,7 @@ def settings_timeout(profile: Profile) -> int:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(paths.templates_dir() / TEMPLATE_SUBDIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    return render.sandboxed(paths.templates_dir() / TEMPLATE_SUBDIR)
 
 
 def _context(profile: Profile, dirname: str, timeout_s: int) -> dict[str, Any]:
@@ -232,11 +229,12 @@ def _write_tree(target: Path, files: dict[str, str]) -> None:
             path.write_text(text)
             os.chmod(path, 0o755 if name in TEST_PROGS else 0o644)
         os.chmod(staging, 0o755)
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        with outdir.signals_held():  # a Ctrl-C leaves the old directory or the new one
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            elif target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -251,7 +249,9 @@ def render_selftests(out_dir: Path, profile: str = "quick", dirname: str = "drai
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_tree(out_dir / dirname, files)
+        # Two gens writing one directory take turns (the same files either way).
+        with outdir.locked(out_dir, wait=True):
+            _write_tree(out_dir / dirname, files)
     except OSError as err:
         raise InfraError(f"cannot write {out_dir / dirname}: {err}", "check the output directory") from err
     return SelftestBundle(

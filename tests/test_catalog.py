@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """The variant catalog: built-in entries, validation with file:line, user extension."""
 
+import os
 from pathlib import Path
 
 import pytest
+from gitstate import assert_one_line_error, run_gen
 
 from generator.catalog import expected_drains, load_catalog
 from generator.errors import UserError
@@ -84,3 +86,171 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
         load_catalog([_write(tmp_path, evil)])
     assert "malformed YAML" in err.value.line()
     assert not (Path.cwd() / "pwned").exists()
+
+
+# -- values that land in mail headers: one printable line, bounded -----------
+
+def _yaml_str(value: str) -> str:
+    # A double-quoted YAML scalar can carry any character as an escape.
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}"
+                      for c in value)
+    return f'"{escaped}"'
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("subject", "mm: cover\nCc: someone@example.org", "control character '\\n'"),
+    ("subject", "mm: cover\rBcc: someone@example.org", "control character '\\r'"),
+    ("subject", "mm: tab\there", "control character '\\t'"),
+    ("subject", "mm: line\u2028separator", "U+2028"),
+    ("subject", "mm: " + "x" * 72, "more than 75"),
+    ("subject", "mm: nul\x00byte", "control character"),
+    ("cover", "mm: cover\nCc: someone@example.org", "control character '\\n'"),
+    ("cover", "mm: " + "y" * 80, "more than 75"),
+    ("summary", "one\nX-Injected: yes", "control character '\\n'"),
+    ("rationale", "text \x1b[31m red", "control character"),
+])
+def test_header_values_are_one_printable_line(tmp_path: Path, field: str, value: str,
+                                              needle: str) -> None:
+    text = {
+        "subject": VALID.replace('subject: "mm: move the drain"', f"subject: {_yaml_str(value)}"),
+        "cover": VALID.replace('subject: "mm: a user variant"', f"subject: {_yaml_str(value)}"),
+        "summary": VALID.replace("summary: a user variant", f"summary: {_yaml_str(value)}"),
+        "rationale": VALID.replace("  rationale: because", f"  rationale: {_yaml_str(value)}", 1),
+    }[field]
+    assert text != VALID
+    with pytest.raises(UserError) as err:
+        load_catalog([_write(tmp_path, text)])
+    assert needle in err.value.line()
+    assert f"{tmp_path / 'v.yaml'}:" in err.value.line()
+
+
+@pytest.mark.parametrize("body", ["../../../etc/passwd", "kselftest/settings.j2",
+                                  "/etc/passwd", "commit/no-such.txt.j2"])
+def test_body_is_a_commit_template(tmp_path: Path, body: str) -> None:
+    text = VALID.replace("body: commit/move-drain.txt.j2", f"body: {body}")
+    with pytest.raises(UserError) as err:
+        load_catalog([_write(tmp_path, text)])
+    assert "body" in err.value.line()
+
+
+# -- input files: bounded, regular, UTF-8, plain YAML -------------------------
+
+def test_a_50_mb_catalog_is_refused_at_once(tmp_path: Path) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    with open(cat / "huge.yaml", "w") as f:
+        f.write("name: huge\nsummary: ")
+        f.write("x" * (50 << 20))
+        f.write("\n")
+    # 30 s: today's parser needs minutes and gigabytes before it fails.
+    run = run_gen("--list", "--catalog", str(cat), cwd=tmp_path, timeout=30)
+    assert_one_line_error(run, str(cat / "huge.yaml"), "bytes, more than 65536")
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "bytes"])
+def test_a_catalog_that_is_not_utf8_is_one_line(tmp_path: Path, encoding: str) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    text = VALID.replace("summary: a user variant", "summary: José's variant")
+    data = b"\xff\xfe\xfd" + text.encode() if encoding == "bytes" else text.encode(encoding)
+    (cat / "v.yaml").write_bytes(data)
+    run = run_gen("--list", "--catalog", str(cat), cwd=tmp_path)
+    assert_one_line_error(run, str(cat / "v.yaml"), "not UTF-8", "save the file as UTF-8")
+
+
+def test_a_fifo_in_the_catalog_does_not_hang(tmp_path: Path) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    os.mkfifo(cat / "pipe.yaml")
+    run = run_gen("--list", "--catalog", str(cat), cwd=tmp_path, timeout=30)
+    assert_one_line_error(run, str(cat / "pipe.yaml"), "FIFO")
+
+
+@pytest.mark.parametrize("kind", ["directory", "device", "dangling-link"])
+def test_other_file_types_are_one_line(tmp_path: Path, kind: str) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    target = cat / "v.yaml"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "device":
+        target.symlink_to("/dev/null")
+    else:
+        target.symlink_to(tmp_path / "nowhere.yaml")
+    run = run_gen("--list", "--catalog", str(cat), cwd=tmp_path, timeout=30)
+    assert_one_line_error(run, str(target))
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[" * 20000 + "]" * 20000, "nested too deeply"),
+    ("name: a\nsummary: \x01control\n", "malformed YAML"),
+    (("a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+      "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n"), "aliases"),
+])
+def test_hostile_yaml_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    (cat / "v.yaml").write_text(text)
+    run = run_gen("--list", "--catalog", str(cat), cwd=tmp_path, timeout=60)
+    assert_one_line_error(run, str(cat / "v.yaml"), needle)
+
+
+# -- user catalogs never silently replace a variant ---------------------------
+
+def test_two_user_files_with_one_name_are_refused(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "one.yaml").write_text(VALID)
+    (b / "two.yaml").write_text(VALID.replace("summary: a user variant", "summary: other"))
+    with pytest.raises(UserError) as err:
+        load_catalog([a, b])
+    assert "my-variant" in err.value.line()
+    assert str(a / "one.yaml") in err.value.line() and str(b / "two.yaml") in err.value.line()
+    # Both in one directory, too.
+    (a / "two.yaml").write_text(VALID)
+    with pytest.raises(UserError) as err:
+        load_catalog([a])
+    assert str(a / "one.yaml") in err.value.line() and str(a / "two.yaml") in err.value.line()
+
+
+def test_a_user_file_named_like_a_builtin_needs_replaces(tmp_path: Path) -> None:
+    shadow = VALID.replace("name: my-variant", "name: drain-per-range")
+    (tmp_path / "v.yaml").write_text(shadow)
+    with pytest.raises(UserError) as err:
+        load_catalog([tmp_path])
+    assert "drain-per-range" in err.value.line()
+    assert "drain-per-range.yaml" in err.value.line()
+    assert "replaces: drain-per-range" in err.value.line()
+    (tmp_path / "v.yaml").write_text(shadow + "replaces: drain-per-range\n")
+    catalog = load_catalog([tmp_path])
+    assert catalog.variants["drain-per-range"].sites == {"S2"}
+    assert catalog.variants["drain-per-range"].source == str(tmp_path / "v.yaml")
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ("replaces: drain-per-range\n", "not this variant's name"),
+    ("replaces: my-variant\n", "names no built-in"),
+])
+def test_replaces_must_name_the_builtin_it_shadows(tmp_path: Path, extra: str, needle: str) -> None:
+    with pytest.raises(UserError) as err:
+        load_catalog([_write(tmp_path, VALID + extra)])
+    assert needle in err.value.line()
+
+
+def test_a_builtin_replaced_twice_is_refused(tmp_path: Path) -> None:
+    shadow = VALID.replace("name: my-variant", "name: no-drain") + "replaces: no-drain\n"
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "v.yaml").write_text(shadow)
+    with pytest.raises(UserError) as err:
+        load_catalog([tmp_path / "a", tmp_path / "b"])
+    assert str(tmp_path / "a" / "v.yaml") in err.value.line()
+    assert str(tmp_path / "b" / "v.yaml") in err.value.line()
+
+
+def test_the_same_file_reached_twice_counts_once(tmp_path: Path) -> None:
+    _write(tmp_path, VALID)
+    (tmp_path.parent / f"{tmp_path.name}-link").symlink_to(tmp_path)
+    catalog = load_catalog([tmp_path, tmp_path, tmp_path.parent / f"{tmp_path.name}-link"])
+    assert "my-variant" in catalog.variants

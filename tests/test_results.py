@@ -188,3 +188,18 @@ def test_write_into_missing_directory_is_infra_error(tmp_path: Path) -> None:
 def test_read_results_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot read"):
         results.read_results(tmp_path / "results.json")
+
+
+@pytest.mark.parametrize("kind", ["huge", "fifo", "latin-1"])
+def test_read_results_bounds_the_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "results.json"
+    if kind == "huge":
+        path.write_text('{"schema_version": 1, "pad": "' + "x" * (20 << 20) + '"}')
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes('{"tree": "Jos\u00e9"}'.encode("latin-1"))
+    with pytest.raises(UserError) as err:
+        results.read_results(path)
+    assert str(path) in err.value.line()
+    assert {"huge": "more than", "fifo": "FIFO", "latin-1": "not UTF-8"}[kind] in err.value.line()
