@@ -195,10 +195,8 @@ def remove_previous(target: Path) -> Published:
             if not path.is_dir() or path.is_symlink():
                 os.unlink(path)
         if target.is_dir() and (removed or MANIFEST in present):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(target / MANIFEST)
-            except FileNotFoundError:
-                pass
         if target.is_dir() and not _entries(target):
             os.rmdir(target)
     return Published(target, (), removed, kept)

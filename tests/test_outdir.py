@@ -2,6 +2,7 @@
 """OUT/<variant>: replaced whole (Ctrl-C never leaves half a series), locked against a
 second gen, only gen's own files removed, and no directory for an empty series."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -78,10 +79,8 @@ def test_ctrl_c_during_a_rerun_leaves_the_old_or_the_new_series(fake_tree: Path,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
         time.sleep(delay)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it may have finished already
             os.killpg(proc.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, err
         assert proc.returncode in (0, 130, -signal.SIGINT), (delay, proc.returncode, err)

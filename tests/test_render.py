@@ -14,10 +14,13 @@ FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 ALL_SITES = "[S1, S2, S2z, S3o, S3c, S4, P]"
 
 
+def q(text: str) -> str:
+    """TEXT as a single-quoted YAML scalar (a quote inside is written twice)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def variant_yaml(name: str, subject: str = "mm: move the drain",
                  cover: str = "mm: a user variant") -> str:
-    # Single-quoted YAML scalars: a quote inside is written twice.
-    q = lambda s: "'" + s.replace("'", "''") + "'"
     return (f"name: {name}\nsummary: s\nhistory: h\nsites: [S2]\n"
             f"cover: {{subject: {q(cover)}, rationale: r}}\n"
             f"commits:\n  - sites: {ALL_SITES}\n    subject: {q(subject)}\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from gitstate import assert_one_line_error, git, make_repo, run_gen, snapshot
+from test_render import q
 
 FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 SIGNOFF = "A Dev <a@dev.org>"
@@ -191,7 +192,6 @@ def test_git_identity_is_checked_like_signoff(fake_tree: Path, tmp_path: Path, n
 def _catalog(tmp_path: Path, subject: str, cover: str = "mm: a user variant") -> Path:
     cat = tmp_path / "cat"
     cat.mkdir(exist_ok=True)
-    q = lambda s: "'" + s.replace("'", "''") + "'"
     (cat / "v.yaml").write_text(
         f"name: hdr\nsummary: s\nhistory: h\nsites: [S2]\ncover: {{subject: {q(cover)}, "
         f"rationale: r}}\ncommits:\n  - sites: [S1, S2, S2z, S3o, S3c, S4, P]\n"
