@@ -442,13 +442,14 @@ def write_series(repo: git.Repo, catalog: Catalog, plan: SeriesPlan, tip: str,
     with tempfile.TemporaryDirectory(prefix="drainlab-git-") as scratch:
         env = neutral_git_env(Path(scratch), who, date)
         shadow = _neutral_repo(repo, plan, Path(scratch), env)
-        names = ops.run([
+        ops.run([
             "git", "format-patch", "--cover-letter", "--numbered", "--subject-prefix=PATCH",
             f"--base={plan.base}", "--no-attach", "--no-color", "--no-thread",
             "-o", str(directory), f"{plan.base}..{tip}",
-        ], cwd=shadow, env=env).stdout.split("\n")
-    files = tuple(Path(n) if os.path.isabs(n) else directory / Path(n).name
-                  for n in names if n.strip())
+        ], cwd=shadow, env=env)
+    # The (fresh) directory, not format-patch's one-name-per-line output: an
+    # --out path may itself hold a newline.
+    files = tuple(sorted(directory.glob("[0-9][0-9][0-9][0-9]-*.patch")))
     cover = next((f for f in files if f.name.startswith("0000-")), None)
     if cover is None or len(files) != len(plan.commits) + 1:
         raise InfraError(f"git format-patch wrote {len(files)} files for "

@@ -256,3 +256,11 @@ def test_concurrent_selftests_into_one_directory_take_turns(tmp_path: Path) -> N
     names = sorted(os.listdir(tmp_path / "ks"))
     assert names == [".drainlab-lock", "drainlab"], names
     assert (tmp_path / "ks" / "drainlab" / "Makefile").is_file()
+
+
+@pytest.mark.parametrize("name", ["new\nline", "sp ace", "tab\there", "ünï", "-dash", "'quote\""])
+def test_any_bytes_an_out_path_may_hold(fake_tree: Path, tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    run = gen(fake_tree, out, "D <d@dev.org>", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert series_state(out / VARIANT)
