@@ -414,11 +414,21 @@ def _neutral_repo(repo: git.Repo, plan: SeriesPlan, where: Path, env: dict[str, 
     ops.run(["git", "init", "-q", "--template=", str(shadow)], env=env)
     info = shadow / ".git" / "objects" / "info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "alternates").write_text("".join(d + "\n" for d in _object_dirs(repo)))
+    (info / "alternates").write_bytes(b"".join(_alternate_line(d) for d in _object_dirs(repo)))
     for rel, data in _attributes(repo, plan).items():
         (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
         (shadow / rel).write_bytes(data)
     return shadow
+
+
+def _alternate_line(directory: str) -> bytes:
+    """One line of objects/info/alternates for any path bytes (git reads C-quoted lines)."""
+    raw = os.fsencode(directory)
+    if not any(b < 0x20 or b in b'"\\' or b >= 0x7f for b in raw):
+        return raw + b"\n"
+    escaped = b"".join(b"\\" + bytes([b]) if b in b'"\\' else bytes([b]) if 0x20 <= b < 0x7f
+                       else b"\\%03o" % b for b in raw)
+    return b'"' + escaped + b'"\n'
 
 
 def _first_commit(repo: git.Repo, tip: str, count: int) -> git.Commit:
@@ -438,7 +448,7 @@ def write_series(repo: git.Repo, catalog: Catalog, plan: SeriesPlan, tip: str,
     """
     first = _first_commit(repo, tip, len(plan.commits))
     who = Identity(str(first.author.name), str(first.author.email))
-    date = f"{first.committed_date} +0000"
+    date = f"@{first.committed_date} +0000"  # "@": git reads any epoch, even 1
     with tempfile.TemporaryDirectory(prefix="drainlab-git-") as scratch:
         env = neutral_git_env(Path(scratch), who, date)
         shadow = _neutral_repo(repo, plan, Path(scratch), env)

@@ -148,7 +148,7 @@ def test_base_is_read_as_git_reads_it(tmp_path: Path, spelling: str, ok: bool) -
         assert run.returncode == 0, run.stderr
         assert "placement: S3c+P" in run.stdout
     else:
-        assert_one_line_error(run, "is not a commit")
+        assert_one_line_error(run, "--base")
         assert not (tmp_path / "x").exists()
 
 

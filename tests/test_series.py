@@ -253,3 +253,25 @@ def test_commit_bodies_survive_git_am(fake_tree: Path, tmp_path: Path, rationale
                   "--signoff", SIGNOFF, "--no-checkpatch", "--no-selftests", cwd=tmp_path,
                   env=NEUTRAL)
     assert_one_line_error(run, needle)
+
+
+@pytest.mark.parametrize("name", [b"new\nline", b"caf\xe9", b'"quoted"', b"back\\slash"])
+def test_any_bytes_a_tree_path_may_hold(tmp_path: Path, name: bytes) -> None:
+    """The scratch repository borrows the tree's objects whatever its path holds."""
+    where = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + name))
+    tree = make_repo(FIXTURE, where)
+    run = _gen(tree, tmp_path / "out", "drain-per-range", tmp_path, NEUTRAL)
+    assert run.returncode == 0, run.stderr
+    assert len(_series(tmp_path / "out", "drain-per-range")) == 4
+
+
+@pytest.mark.parametrize("epoch, date", [("1", "Thu, 1 Jan 1970 00:00:01 +0000"),
+                                         ("4102444800", "Fri, 1 Jan 2100 00:00:00 +0000")])
+def test_any_fixed_date_reaches_the_cover_letter(fake_tree: Path, tmp_path: Path, epoch: str,
+                                                 date: str) -> None:
+    run = _gen(fake_tree, tmp_path / "out", "drain-per-range", tmp_path,
+               {**NEUTRAL, "SOURCE_DATE_EPOCH": epoch})
+    assert run.returncode == 0, run.stderr
+    cover, first, *_ = _series(tmp_path / "out", "drain-per-range").values()
+    assert _headers(cover.decode())["Date"] == date
+    assert _headers(first.decode())["Date"] == date  # the first commit's date
