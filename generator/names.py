@@ -184,8 +184,12 @@ class TreeDecls:
 def git_tree_decls(repo: git.Repo, base: str) -> TreeDecls:
     def grep(name: str) -> list[str]:
         try:
-            out = repo.git.execute(["git", "grep", "-h", "-w", "-I", "-e", name, base, "--",
-                                    *HEADER_PATHS], strip_newline_in_stdout=False)
+            # Options over config: color.ui, grep.lineNumber, grep.column,
+            # grep.patternType or submodule.recurse must not change the lines.
+            out = repo.git.execute(["git", "grep", "--no-color", "--no-line-number", "--no-column",
+                                    "--basic-regexp", "--no-recurse-submodules", "-h", "-w", "-I",
+                                    "-e", name, base, "--", *HEADER_PATHS],
+                                   strip_newline_in_stdout=False)
         except git.GitCommandError:
             return []  # exit 1: no match
         return str(out).splitlines()

@@ -36,6 +36,8 @@ HOSTILE = {
     "i18n.commitEncoding": "ISO-8859-1", "i18n.logOutputEncoding": "ISO-8859-1",
     "log.showSignature": "true", "log.decorate": "full", "log.mailmap": "true",
     "mailmap.file": "/dev/null", "color.ui": "always", "notes.displayRef": "refs/notes/*",
+    "grep.lineNumber": "true", "grep.column": "true", "grep.patternType": "fixed",
+    "grep.fullName": "true", "submodule.recurse": "true", "core.pager": "false",
     "user.name": "Config User", "user.email": "config@evil.example",
 }
 
