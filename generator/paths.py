@@ -10,12 +10,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def cache_dir() -> Path:
-    """The cache root; DRAINLAB_CACHE overrides XDG_CACHE_HOME/drainlab."""
+    """The cache root, absolute; DRAINLAB_CACHE overrides XDG_CACHE_HOME/drainlab.
+
+    The command line pins the absolute result into DRAINLAB_CACHE once
+    (commands.absolute_paths), so every stage and child process agrees on it.
+    """
     explicit = os.environ.get("DRAINLAB_CACHE")
     if explicit:
-        return Path(explicit)
+        return Path(os.path.abspath(explicit))
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "drainlab"
+    return Path(os.path.abspath(xdg)) / "drainlab"
 
 
 def templates_dir() -> Path:

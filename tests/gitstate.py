@@ -71,16 +71,22 @@ class GenRun:
     stderr: str
 
 
-def run_gen(*args: str, cwd: Path, env: dict[str, str] | None = None,
+def run_gen(*args: str | bytes, cwd: Path, env: dict[str, str] | None = None,
             timeout: float = 120) -> GenRun:
+    """Run gen as a user would; whatever the outcome, stderr holds no traceback.
+
+    ARGS may be bytes: a path may hold any bytes but NUL, not only UTF-8.
+    """
     proc = subprocess.run([sys.executable, "-m", "generator.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, errors="surrogateescape",
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    assert "Traceback" not in proc.stderr, (args, proc.stderr[-3000:])
     return GenRun(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_one_line_error(run: GenRun, *needles: str) -> None:
-    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
+def assert_one_line_error(run: GenRun, *needles: str, code: int = 2) -> None:
+    """One line on stderr naming the problem and the fix; exit 2 (user) or 3 (machine)."""
+    assert run.returncode == code, (run.returncode, run.stdout, run.stderr)
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
