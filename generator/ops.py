@@ -98,30 +98,38 @@ def run(
     return done
 
 
-# A line that says what went wrong, in the words tools use (make, gcc, git,
-# tar, sh, merge_config.sh, perl).
-_TELLING_RE = re.compile(
-    r"error|fatal|no such file|not found|does not exist|cannot|can't|could not|unable to|"
-    r"permission denied|read-only file system|no space left|invalid|failed", re.I)
+# Lines that say what went wrong, in the words tools use (make, gcc, git,
+# tar, sh, merge_config.sh, perl): first the ones that name a cause, then the
+# generic verdicts ("make: *** ... Error 2", "tar: Error is not recoverable").
+_CAUSE_RE = re.compile(
+    r"no such file|not found|does not exist|cannot|can't|could not|unable to|"
+    r"permission denied|read-only file system|no space left|fatal|\berror:|invalid", re.I)
+_VERDICT_RE = re.compile(r"error|failed", re.I)
 
 
 def telling_line(*texts: str) -> str:
     """The line of a tool's output that best says why it failed.
 
-    TEXTS are searched in order (stderr first): the last line that reads like
-    an error, else the last non-empty line of the first text that has one.
-    Tools print their final verdict last ("make: *** ... Error 2"), so the
-    last error line beats the first line of a long tail.
+    TEXTS are searched in order (stderr first): the last line that names a
+    cause, else the last generic error line, else the last non-empty line.
+    Tools print their cause late and a generic verdict last, so the first
+    line of a long tail is the least telling one.
     """
-    for text in texts:
-        for line in reversed(text.splitlines()):
-            if _TELLING_RE.search(line):
-                return line.strip()
+    for pattern in (_CAUSE_RE, _VERDICT_RE):
+        for text in texts:
+            for line in reversed(text.splitlines()):
+                if pattern.search(line):
+                    return line.strip()
     for text in texts:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines:
             return lines[-1]
     return "(no output)"
+
+
+def _shown(argv: Sequence[str]) -> str:
+    """The command as the error line shows it: the program and its first arguments, short."""
+    return " ".join(a if len(a) <= 60 else a[:57] + "..." for a in argv[:4])
 
 
 def logs_dir() -> Path:
@@ -155,7 +163,7 @@ def failure(done: Completed, cwd: Path | None = None) -> InfraError:
     """The one-line error for a failed tool: its telling line and where the full output is."""
     log = write_log(done, cwd)
     where = f" in {cwd}" if cwd is not None else ""
-    return InfraError(f"{' '.join(done.argv[:4])} failed{where} (exit {done.returncode}): "
+    return InfraError(f"{_shown(done.argv)} failed{where} (exit {done.returncode}): "
                       f"{telling_line(done.stderr, done.stdout)}",
                       f"full output in {log}" if log else "")
 
