@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import paths
 from generator import tree as kernel_tree
 from generator.build import BuildResult
 from generator.kconfig import KernelConfig
@@ -83,6 +84,24 @@ def built_kernel(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> B
         assert result.bzimage is not None
         return BuiltKernel(real_tree, wt.base, wt.path, config, build.build_dir_for(wt.path, config),
                            result.bzimage, result)
+
+
+# What a cold config cache may still share with the warm one: the default tree,
+# the cache checkout, build dirs, ccache and built kernels (all keyed by
+# content). Left out, so they start empty: config/, initramfs/, logs/, the KVM probe.
+SHARED_CACHE_PARTS = ("linux-6.1", "src", "build", "ccache", "kernels")
+
+
+def cold_config_cache(dest: Path) -> Path:
+    """A cache at DEST as a new user's first run has it (no kernel config made
+    yet), whose built kernels are the shared cache's: a first run without its
+    cold kernel build. Use as DRAINLAB_CACHE."""
+    shared = paths.cache_dir()
+    dest.mkdir(parents=True)
+    for part in SHARED_CACHE_PARTS:
+        (shared / part).mkdir(parents=True, exist_ok=True)
+        (dest / part).symlink_to(shared / part)
+    return dest
 
 
 def path_without(tmp_path: Path, *missing: str) -> str:

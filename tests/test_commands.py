@@ -22,6 +22,14 @@ from gitstate import assert_one_line_error, make_repo, run_gen, snapshot
 FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every gen here gets a cache of its own: were a check missing, a `gen run`
+    must not start real work in the shared one."""
+    monkeypatch.setenv("DRAINLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def fake_tree(tmp_path: Path) -> Path:
     return make_repo(FIXTURE, tmp_path / "linux")
@@ -266,6 +274,7 @@ def test_conflicting_arguments_are_an_error(tmp_path: Path, argv: list[str], nee
     run = run_gen(*argv, cwd=tmp_path)
     assert_one_line_error(run, needle)
     assert not (tmp_path / "x").exists() and not (tmp_path / "patches").exists()
+    assert not (tmp_path / "cache").exists()
 
 
 # -- the paths every stage sees are absolute ---------------------------------------------

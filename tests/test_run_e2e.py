@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool
+from conftest import cold_config_cache, need_tool
 from generator import run as run_mod
 from generator.catalog import load_catalog
 from generator.collect import Metric
@@ -256,3 +256,24 @@ def test_unknown_variant_before_any_work(tmp_path: Path) -> None:
     assert_one_line_error(run, "unknown variant 'bogus'")
     assert set(load_catalog().variants) <= set(run.stderr.replace(",", " ").split())
     assert not (tmp_path / "r").exists()
+
+
+def test_relative_results_with_a_cold_config_cache(real_tree: Path, tmp_path: Path) -> None:
+    """A new user's first `gen run`: default tree, the default relative results/,
+    and no kernel config made yet, so merge_config.sh (run in the cache
+    checkout) gets the selftests' config fragment. A relative path there named
+    a file that does not exist (issue 7)."""
+    for tool in RUN_TOOLS:
+        need_tool(tool)
+    cache = cold_config_cache(tmp_path / "cache")
+    cwd = tmp_path / "fresh"
+    cwd.mkdir()
+    run = run_gen("run", "--variants", "drain-per-range", cwd=cwd, timeout=3000,
+                  env={"DRAINLAB_CACHE": str(cache)})
+    assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-2000:])
+    result = read_results(cwd / "results" / "drain-per-range" / "trial-1" / "results.json")
+    assert result.status == RunStatus.PASS
+    assert list((cache / "config").glob("*.config")), "the config cache was not cold"
+    # Every path the run recorded is absolute.
+    assert Path(result.meta.artifacts["console_log"]).is_absolute()
+    assert all(Path(p.path).is_absolute() for p in result.meta.patches)
