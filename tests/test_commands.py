@@ -10,14 +10,14 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import need, path_without
-from generator import commands
 from gitstate import assert_one_line_error, make_repo, run_gen, snapshot
+
+from generator import commands
 
 FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 

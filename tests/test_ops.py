@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import need_tool
+
 from generator import ops
 from generator.errors import InfraError
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import cold_config_cache, need_tool
+
 from generator.catalog import load_catalog
 from generator.results import RunStatus, read_results
 from generator.run import RUN_TOOLS

@@ -17,8 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import need
+
 from generator import ops
 
 ROOT = Path(__file__).resolve().parent.parent
