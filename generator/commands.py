@@ -181,10 +181,7 @@ def _check_tree_options(args: argparse.Namespace, writes_cache: bool) -> None:
             raise UserError(f"--tree {args.tree}: no such directory", "pass a kernel git checkout")
         check_cache(writing=writes_cache)
     else:
-        from generator import tree as kernel_tree
-
-        ready = (kernel_tree.default_tree_path() / ".git" / kernel_tree.READY_MARK).exists()
-        check_cache(writing=writes_cache or not ready)
+        check_cache(writing=writes_cache or not _default_tree_ready())
 
 
 def _check_selftest_options(args: argparse.Namespace) -> None:
@@ -241,8 +238,14 @@ def _tree_request(args: argparse.Namespace) -> "TreeRequest":
     return TreeRequest(args.tree, args.base, tuple(args.catalog))
 
 
+def _default_tree_ready() -> bool:
+    from generator import tree as kernel_tree
+
+    return (kernel_tree.default_tree_path() / ".git" / kernel_tree.READY_MARK).exists()
+
+
 def _validate_tree(args: argparse.Namespace) -> None:
-    check_cache(writing=True)
+    check_cache(writing=not _default_tree_ready())  # a ready tree is only read
 
 
 def _cmd_tree(args: argparse.Namespace) -> int:
@@ -323,7 +326,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         tree = (kernel_tree.open_tree(args.tree) if args.tree is not None
                 else kernel_tree.prepare_default_tree())
         require_checkpatch(tree.path)
-    scratch = scratch_objects_for(args.tree) if args.tree is not None else None
+    scratch = scratch_objects_for(args.tree or kernel_tree.default_tree_path())
     try:
         series = generate(request)
     finally:

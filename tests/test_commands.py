@@ -170,6 +170,27 @@ def test_generation_works_on_a_read_only_tree(fake_tree: Path, tmp_path: Path) -
     assert not list(Path("/tmp").glob("drainlab-objects-*"))  # the scratch store is gone
 
 
+def test_a_read_only_cache_with_a_ready_default_tree(fake_tree: Path, tmp_path: Path) -> None:
+    """Everything but gen run only reads a cache whose default tree is ready."""
+    from generator import tree as kernel_tree
+
+    cache = tmp_path / "cache-src"
+    default = make_repo(FIXTURE, cache / kernel_tree.DEFAULT_TREE_NAME)
+    (default / ".git" / kernel_tree.READY_MARK).write_text("6.1.0\n")
+    before = snapshot(default)
+    with read_only_bind(cache, tmp_path / "ro-cache") as ro:
+        env = {"DRAINLAB_CACHE": str(ro)}
+        assert run_gen("tree", cwd=tmp_path, env=env).stdout.strip() == str(ro / "linux-6.1")
+        looked = run_gen("inspect", cwd=tmp_path, env=env)
+        assert "matches: pcp-disable" in looked.stdout, looked.stderr
+        made = run_gen("--variant", "drain-per-zone", "--no-checkpatch", cwd=tmp_path, env=env)
+        assert made.returncode == 0, made.stderr
+        refused = run_gen("run", "--variants", "no-drain", cwd=tmp_path, env=env)
+        assert_one_line_error(refused, f"the cache {ro}", "read-only file system")
+    assert snapshot(default) == before
+    assert len(list((tmp_path / "patches" / "drain-per-zone").glob("*.patch"))) == 4
+
+
 def test_git_missing_from_path(fake_tree: Path, tmp_path: Path) -> None:
     env = {"PATH": path_without(tmp_path, "git")}
     helped = run_gen("--help", cwd=tmp_path, env=env)
