@@ -18,6 +18,7 @@ from conftest import need, path_without
 from gitstate import assert_one_line_error, make_repo, run_gen, snapshot
 
 from generator import commands
+from generator import paths as paths_mod
 
 FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 
@@ -214,6 +215,30 @@ def test_any_bytes_a_path_may_hold(fake_tree: Path, tmp_path: Path, name: str | 
     where = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + out))
     assert len(list((where / "drain-per-range").glob("*.patch"))) == 4
     assert (where / "ks" / "drainlab" / "Makefile").is_file()
+
+
+@pytest.mark.parametrize("name", ["my tree", "-tree", b"tr\xe9e"])
+def test_any_bytes_a_tree_path_may_hold(tmp_path: Path, name: str | bytes) -> None:
+    where = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + os.fsencode(name)))
+    tree = make_repo(FIXTURE, where)
+    looked = run_gen(b"--tree=" + os.fsencode(name), "inspect", cwd=tmp_path)  # relative
+    assert "matches: pcp-disable" in looked.stdout, looked.stderr
+    made = gen(tree, "--variant", "no-drain", "--no-selftests", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+
+
+@pytest.mark.parametrize("var, value, want", [
+    ("DRAINLAB_CACHE", "rel-cache", "rel-cache"),
+    ("XDG_CACHE_HOME", "rel-xdg", "rel-xdg/drainlab"),
+    ("HOME", "rel-home", "rel-home/.cache/drainlab"),
+])
+def test_the_cache_from_the_environment_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    var: str, value: str, want: str) -> None:
+    for name in ("DRAINLAB_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, value)
+    monkeypatch.chdir(tmp_path)
+    assert paths_mod.cache_dir() == tmp_path / want
 
 
 @pytest.mark.parametrize("argv", [["--list"], ["--help"], ["selftests", "--selftests-out", "k"]])
