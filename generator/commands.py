@@ -488,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command_of(args: argparse.Namespace) -> Command | None:
     if args.command:
+        if args.command not in COMMANDS:  # a subparser added without its Command entry
+            return Command(args.command, frozenset(given_options(args)), lambda a: None,
+                           args.func, True)
         return COMMANDS[args.command]
     if args.list:
         return COMMANDS["list"]
