@@ -13,12 +13,11 @@
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from generator import ops, paths
 from generator.catalog import Catalog, expected_drains, load_catalog
@@ -444,8 +443,15 @@ def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
                    help="where the kselftest directory goes (default kselftest_out/)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (problem; fix) and exit 2 like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}", f"`{self.prog} --help` lists the options")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gen", description=__doc__, epilog=EXIT_CODES,
+    parser = _Parser(prog="gen", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--list", action="store_true", default=None, help="list the variants")
     parser.add_argument("--variant", help="generate the series for this variant")
@@ -506,11 +512,9 @@ def dispatch(argv: list[str] | None) -> int:
     command = command_of(args)
     given = given_options(args)
     if command is None:
-        if given:
-            names = ", ".join(flag(g) for g in sorted(given))
-            raise UserError(f"{names} given without a command", "add --variant NAME, --list or a subcommand")
-        parser.print_usage(sys.stderr)
-        return 2
+        names = ", ".join(flag(g) for g in sorted(given))
+        raise UserError(f"{names} given without a command" if given else "no command given",
+                        "add --variant NAME, --list or a subcommand (`gen --help` lists them)")
     check_conflicts(command, given)
     for name, value in DEFAULTS.items():
         if name in command.options and getattr(args, name, None) is None:

@@ -292,6 +292,18 @@ def test_run_arguments_are_checked_before_any_work(fake_tree: Path, tmp_path: Pa
     assert not (tmp_path / "results").exists() and not cache.exists()
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["run", "--trials", "abc"], "gen run: argument --trials: invalid int value: 'abc'"),
+    (["run", "--accel", "fast"], "argument --accel: invalid choice: 'fast'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["inspect", "extra"], "unrecognized arguments: extra"),
+    (["--variant"], "argument --variant: expected one argument"),
+    ([], "no command given"),
+])
+def test_usage_errors_are_one_line(tmp_path: Path, argv: list[str], needle: str) -> None:
+    assert_one_line_error(run_gen(*argv, cwd=tmp_path), needle, "--help")
+
+
 def test_exit_codes_are_documented(tmp_path: Path) -> None:
     helped = run_gen("--help", cwd=tmp_path)
     run_help = run_gen("run", "--help", cwd=tmp_path)
