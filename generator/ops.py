@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from generator import paths
-from generator.errors import InfraError, UserError
+from generator.errors import InfraError, UserError, telling_line
 
 # Which Debian package installs each host program we call (for the error text).
 PACKAGE_OF = {
@@ -100,35 +100,6 @@ def run(
     if check and proc.returncode != 0:
         raise failure(done, cwd)
     return done
-
-
-# Lines that say what went wrong, in the words tools use (make, gcc, git,
-# tar, sh, merge_config.sh, perl): first the ones that name a cause, then the
-# generic verdicts ("make: *** ... Error 2", "tar: Error is not recoverable").
-_CAUSE_RE = re.compile(
-    r"no such file|not found|does not exist|cannot|can't|could not|unable to|"
-    r"permission denied|read-only file system|no space left|fatal|\berror:|invalid", re.I)
-_VERDICT_RE = re.compile(r"error|failed", re.I)
-
-
-def telling_line(*texts: str) -> str:
-    """The line of a tool's output that best says why it failed.
-
-    TEXTS are searched in order (stderr first): the last line that names a
-    cause, else the last generic error line, else the last non-empty line.
-    Tools print their cause late and a generic verdict last, so the first
-    line of a long tail is the least telling one.
-    """
-    for pattern in (_CAUSE_RE, _VERDICT_RE):
-        for text in texts:
-            for line in reversed(text.splitlines()):
-                if pattern.search(line):
-                    return line.strip()
-    for text in texts:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return "(no output)"
 
 
 def _shown(argv: Sequence[str]) -> str:

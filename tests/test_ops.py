@@ -89,3 +89,12 @@ def test_telling_line(text: str, want: str) -> None:
 
 def test_stderr_is_searched_before_stdout() -> None:
     assert ops.telling_line("error: the cause", "an error in the chatter") == "error: the cause"
+
+
+def test_a_multi_line_error_keeps_its_context_and_its_cause() -> None:
+    """Errors built from a tool's stderr (git am, git fetch) name the telling line too."""
+    err = InfraError("git fetch from /t failed: remote: counting objects\nremote: done\n"
+                     "fatal: couldn't find remote ref nope\nhint: check the name")
+    line = err.line()
+    assert line.startswith("git fetch from /t failed: remote: counting objects")
+    assert "fatal: couldn't find remote ref nope" in line and "\n" not in line
