@@ -169,10 +169,15 @@ def check_cache(writing: bool) -> None:
                         "set DRAINLAB_CACHE to a writable directory")
 
 
-def _check_tree_options(args: argparse.Namespace, writes_cache: bool) -> None:
+def _check_catalog_dirs(args: argparse.Namespace) -> None:
     for directory in args.catalog:
         if not directory.is_dir():
-            raise UserError(f"--catalog {directory}: no such directory", "pass a directory of variant YAML files")
+            raise UserError(f"--catalog {directory}: no such directory",
+                            "pass a directory of variant YAML files")
+
+
+def _check_tree_options(args: argparse.Namespace, writes_cache: bool) -> None:
+    _check_catalog_dirs(args)
     if args.base.startswith("-") or not args.base.strip():
         raise UserError(f"--base {args.base!r} is not a revision", "pass a commit, tag or branch")
     if args.tree is not None:
@@ -266,9 +271,7 @@ def list_lines(catalog: Catalog) -> list[str]:
 
 
 def _validate_list(args: argparse.Namespace) -> None:
-    for directory in args.catalog:
-        if not directory.is_dir():
-            raise UserError(f"--catalog {directory}: no such directory", "pass a directory of variant YAML files")
+    _check_catalog_dirs(args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -382,7 +385,8 @@ def _validate_run(args: argparse.Namespace) -> None:
     catalog = _catalog(args)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not names:
-        raise UserError(f"--variants {args.variants!r} names no variant", "pass names separated by commas, or all")
+        raise UserError(f"--variants {args.variants!r} names no variant",
+                        "pass names separated by commas, or all")
     for name in names:
         if name != "all" or len(names) > 1:
             catalog.variant(name)
