@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import kconfig
-from generator.errors import UserError
+from generator import kconfig, ops
+from generator.errors import InfraError, UserError
 from generator.worktree import Worktree
 
 from conftest import need_tool, path_without
@@ -92,3 +92,22 @@ def test_missing_kconfig_tool_names_package(src: Path, tmp_path: Path, tool: str
     monkeypatch.setenv("PATH", path_without(tmp_path, tool))
     with pytest.raises(UserError, match=f"{tool} not found; install it: apt-get install {tool}"):
         kconfig.make_config(src)
+
+
+@pytest.mark.realtree
+def test_a_merge_config_failure_names_its_cause(real_tree: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree's own merge_config.sh, given a fragment path that does not exist
+    where it runs (issue 7's first-run failure): the error line is the script's
+    cause, not its first 'Merging'/'Previous value' line, and the log keeps it all."""
+    monkeypatch.setenv("DRAINLAB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / ".config").write_text("# CONFIG_KALLSYMS is not set\n")
+    with pytest.raises(InfraError) as caught:
+        ops.run(["sh", str(real_tree / "scripts/kconfig/merge_config.sh"), "-m", "-O",
+                 str(tmp_path), str(tmp_path / ".config"), str(kconfig.DEFAULT_FRAGMENT),
+                 "rel/config"], cwd=real_tree)
+    line = caught.value.line()
+    assert "(exit 1): The merge file 'rel/config' does not exist." in line, line
+    log = Path(line.rsplit("full output in ", 1)[1])
+    assert log.parent == tmp_path / "cache" / "logs"
+    assert "Merging rel/config" in log.read_text()
