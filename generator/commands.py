@@ -425,6 +425,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("inspect", TREE_OPTIONS, _validate_inspect, _cmd_inspect, True),
     Command("tree", frozenset(), _validate_tree, _cmd_tree, True),
     Command("selftests", SELFTEST_OPTIONS, _check_selftest_options, _cmd_selftests, False),
+    # gen report / compare / bundle (generator/evidence.py): their own parsers
+    # and checks; registered here so a stray option is still refused.
+    *(Command(name, frozenset(options), lambda a: None, lambda a: int(a.func(a)), False)
+      for name, options in (("report", {"dirs", "out", "baseline"}),
+                            ("compare", {"baseline_dir", "new_dir", "threshold"}),
+                            ("bundle", {"dirs", "out", "baseline"}))),
     Command("run", TREE_OPTIONS | {"profile", "variants", "trials", "results", "force", "smp",
                                    "watchdog", "accel", "seed", "quiet", "json"},
             _validate_run, _cmd_run, True),

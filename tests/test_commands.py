@@ -327,6 +327,8 @@ def test_exit_codes_are_documented(tmp_path: Path) -> None:
     (["run", "--selftests-out", "x"], "--selftests-out cannot be used with gen run"),
     (["run", "--quiet", "--json"], "--quiet and --json cannot be used together"),
     (["--out", "x"], "--out given without a command"),
+    (["--variant", "drain-per-range", "report", "x"], "--variant cannot be used with gen report"),
+    (["--tree", "x", "compare", "a", "b"], "--tree cannot be used with gen compare"),
 ])
 def test_conflicting_arguments_are_an_error(tmp_path: Path, argv: list[str], needle: str) -> None:
     run = run_gen(*argv, cwd=tmp_path)
