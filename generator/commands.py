@@ -73,6 +73,8 @@ class Command:
     validate: Callable[[argparse.Namespace], None]
     run: Callable[[argparse.Namespace], int]
     needs_git: bool
+    # False: the command's own parser sets its defaults (DEFAULTS are gen's).
+    takes_defaults: bool = True
 
 
 def flag(name: str) -> str:
@@ -427,7 +429,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("selftests", SELFTEST_OPTIONS, _check_selftest_options, _cmd_selftests, False),
     # gen report / compare / bundle (generator/evidence.py): their own parsers
     # and checks; registered here so a stray option is still refused.
-    *(Command(name, frozenset(options), lambda a: None, lambda a: int(a.func(a)), False)
+    *(Command(name, frozenset(options), lambda a: None, lambda a: int(a.func(a)), False, False)
       for name, options in (("report", {"dirs", "out", "baseline"}),
                             ("compare", {"baseline_dir", "new_dir", "threshold"}),
                             ("bundle", {"dirs", "out", "baseline"}))),
@@ -506,7 +508,7 @@ def command_of(args: argparse.Namespace) -> Command | None:
     if args.command:
         if args.command not in COMMANDS:  # a subparser added without its Command entry
             return Command(args.command, frozenset(given_options(args)), lambda a: None,
-                           args.func, True)
+                           args.func, True, False)
         return COMMANDS[args.command]
     if args.list:
         return COMMANDS["list"]
@@ -527,7 +529,7 @@ def dispatch(argv: list[str] | None) -> int:
                         "add --variant NAME, --list or a subcommand (`gen --help` lists them)")
     check_conflicts(command, given)
     for name, value in DEFAULTS.items():
-        if name in command.options and getattr(args, name, None) is None:
+        if command.takes_defaults and name in command.options and getattr(args, name, None) is None:
             setattr(args, name, value)
     for name in ("tree", "variant", "signoff", "smp", "watchdog", "seed", "list"):
         if not hasattr(args, name):
