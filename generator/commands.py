@@ -241,13 +241,13 @@ def scratch_objects_for(tree: Path) -> Path | None:
 def _tree_request(args: argparse.Namespace) -> "TreeRequest":
     from generator.generate import TreeRequest
 
-    return TreeRequest(args.tree, args.base, tuple(args.catalog))
+    return TreeRequest(args.tree, args.base, tuple(args.catalog), base_given=args.base_given)
 
 
 def _default_tree_ready() -> bool:
     from generator import tree as kernel_tree
 
-    return (kernel_tree.default_tree_path() / ".git" / kernel_tree.READY_MARK).exists()
+    return kernel_tree.is_ready(kernel_tree.default_tree_path())
 
 
 def _validate_tree(args: argparse.Namespace) -> None:
@@ -325,7 +325,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from generator.generate import GenerateRequest, generate
 
     request = GenerateRequest(args.tree, args.base, tuple(args.catalog), args.variant,
-                              args.out, args.signoff)
+                              args.out, args.signoff, base_given=args.base_given)
     if not args.no_checkpatch:  # fail before writing anything, not after
         tree = (kernel_tree.open_tree(args.tree) if args.tree is not None
                 else kernel_tree.prepare_default_tree())
@@ -339,10 +339,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     name = series.plan.variant.name
     if not series.patches:
         print(f"{name}: the tree already has this placement; empty series, nothing written")
+        if series.replaced:
+            print(f"{name}: removed the previous series from {series.directory} "
+                  f"({len(series.replaced)} files: {', '.join(series.replaced)})")
     else:
         print(f"{name}: {len(series.patches)} patch(es) + cover letter in {series.directory}")
         for commit in series.plan.commits:
             print(f"  {commit.subject}")
+        if series.replaced:
+            print(f"{name}: replaced the previous series ({len(series.replaced)} files)")
+    if series.kept:
+        print(f"{name}: left alone in {series.directory} (not written by gen): "
+              f"{', '.join(series.kept)}")
     status = 0
     if series.patches and not args.no_checkpatch:
         status = _report_checkpatch(series)
@@ -414,7 +422,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel, args.seed)
+                         args.accel, args.seed, base_given=args.base_given)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
@@ -528,6 +536,8 @@ def dispatch(argv: list[str] | None) -> int:
         raise UserError(f"{names} given without a command" if given else "no command given",
                         "add --variant NAME, --list or a subcommand (`gen --help` lists them)")
     check_conflicts(command, given)
+    # --base left out: a rebase or merge in progress is refused, not used.
+    args.base_given = "base" in given
     for name, value in DEFAULTS.items():
         if command.takes_defaults and name in command.options and getattr(args, name, None) is None:
             setattr(args, name, value)

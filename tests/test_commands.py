@@ -177,7 +177,7 @@ def test_a_read_only_cache_with_a_ready_default_tree(fake_tree: Path, tmp_path: 
 
     cache = tmp_path / "cache-src"
     default = make_repo(FIXTURE, cache / kernel_tree.DEFAULT_TREE_NAME)
-    (default / ".git" / kernel_tree.READY_MARK).write_text("6.1.0\n")
+    (default / ".git" / kernel_tree.READY_MARK).write_text(f"{kernel_tree.TREE_FORMAT}\n6.1.0\n")
     before = snapshot(default)
     with read_only_bind(cache, tmp_path / "ro-cache") as ro:
         env = {"DRAINLAB_CACHE": str(ro)}
