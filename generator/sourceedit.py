@@ -17,7 +17,7 @@ from generator.catalog import Catalog, InsertStep, Site
 from generator.csource import CFile, callee, walk
 from generator.errors import UserError
 from generator.names import TreeDecls
-from generator.placement import classify, find_calls
+from generator.placement import Found, classify, find_calls
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,37 @@ def remove_site(catalog: Catalog, site: Site, cfile: CFile) -> bytes:
         function, found = target
         touched.add(function)
         if found.via:
+            _require_drain_only_helper(current, site, function, found)
             helpers.add(found.via)
         src = _apply(src, _removal_edits(current, site, function, found.statement))
     for function in sorted(touched):
         src = _tidy_function(site, function, original, src)
     return _remove_unused_helpers(cfile.path, src, helpers)
+
+
+def _require_drain_only_helper(cfile: CFile, site: Site, function: str, found: Found) -> None:
+    """A drain reached through a helper is removed by removing the call to the
+    helper, which is right only when the helper exists for the drain: static,
+    called once, its result unused. Anything else (an exported worker whose
+    result the caller needs, as 7.x's alloc_contig_frozen_range_noprof()) would
+    lose its other work: refuse with the reason instead of a wrong patch.
+    """
+    helper = cfile.functions[found.via]
+    is_static = any(c.type == "storage_class_specifier" and c.text == b"static"
+                    for c in helper.children)
+    callers = len(cfile.calls(cfile.root, (found.via,)))
+    stmt = found.statement
+    bare = stmt.type == "expression_statement" and bool(stmt.named_children) and \
+        stmt.named_children[0].type == "call_expression" and \
+        callee(stmt.named_children[0]) == found.via
+    why = ("is not static" if not is_static else
+           f"has {callers} callers in {site.file}" if callers != 1 else
+           "returns a result its caller uses" if not bare else "")
+    if why:
+        raise UserError(
+            f"site {site.id}: the drain of {function}() ({site.file}) sits in {found.via}(), "
+            f"which {why}; removing the call to {found.via}() would drop its other work",
+            "remove that drain by hand, or pick a variant that keeps it")
 
 
 def _negated(condition: Node) -> str:

@@ -216,3 +216,41 @@ def test_no_per_block_drain_inside_a_scoped_lock(tmp_path: Path) -> None:
     assert "set_migratetype_isolate()" in run.stderr and "lock held" in run.stderr
     # The once-per-range placement does not drain under the lock: it is fine here.
     applied(tree, "drain-per-range", tmp_path / "out")
+
+
+# -- a drain reached through a helper -----------------------------------------
+
+@pytest.mark.parametrize("variant", ["drain-per-range", "no-drain"])
+def test_7_x_drain_leaves_the_worker_not_the_wrapper(tmp_path: Path, variant: str) -> None:
+    """7.x: alloc_contig_range_noprof() wraps the exported worker that isolates
+    and drains. Removing S3c takes the drain out of the worker; the wrapper
+    still calls the worker for its result."""
+    tree = shape_tree(tmp_path, "v6.19", "v7.2")
+    text = "".join(series(tree, variant, tmp_path / "out"))
+    removed = [line for line in text.splitlines() if line.startswith("-\t")]
+    assert "-\tdrain_all_pages(cc.zone);" in removed
+    assert not any("alloc_contig_frozen_range_noprof(start" in line for line in removed)
+    tree = applied(tree, variant, tmp_path / "out2")
+    page_alloc = (tree / "mm/page_alloc.c").read_text()
+    assert "ret = alloc_contig_frozen_range_noprof(start, end, flags, gfp_mask);" in page_alloc
+    assert "drain_all_pages" not in page_alloc
+
+
+def test_7_x_drain_goes_back_into_the_worker(tmp_path: Path) -> None:
+    tree = applied(shape_tree(tmp_path, "v6.19", "v7.2"), "no-drain", tmp_path / "a")
+    tree = applied(tree, "pcp-disable", tmp_path / "b")
+    cfile = CFile("mm/page_alloc.c", (tree / "mm/page_alloc.c").read_bytes())
+    assert cfile.calls(cfile.functions["alloc_contig_frozen_range_noprof"], ("drain_all_pages",))
+    assert not cfile.calls(cfile.functions["alloc_contig_range_noprof"], ("drain_all_pages",))
+
+
+def test_a_drain_in_a_worker_that_does_more_is_refused(tmp_path: Path) -> None:
+    """Removing the call to a helper that is exported and returns a result would
+    drop the isolation and the migration with the drain: one true line instead."""
+    tree = shape_tree(tmp_path, "v6.19", "helper-does-more")
+    assert inspect(TreeRequest(tree, "HEAD", ()))[1].sites == frozenset({"S3c", "P"})
+    with pytest.raises(UserError) as err:
+        series(tree, "drain-per-range", tmp_path / "out")
+    line = err.value.line()
+    assert "sits in contig_isolate_and_migrate(), which is not static" in line
+    assert "\n" not in line
