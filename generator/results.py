@@ -227,27 +227,16 @@ def _from_plain(tp: Any, data: Any) -> Any:
 # ---- atomic files ----
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path via a temporary file and os.replace().
+    """atomic_write_bytes() of text encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path via a temporary file and os.replace().
 
     Raise: InfraError with a one-line message; the temporary file is removed
     and an older file at path is left untouched.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise InfraError(f"cannot write {path}: {err.strerror or err}",
-                         f"check free space and permissions in {path.parent}") from err
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """atomic_write_text() for bytes."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as out:
