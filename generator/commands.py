@@ -8,6 +8,8 @@
   gen selftests                   render the kselftest directory only
   gen run --variants a,b|all      apply, build, boot, test, report
   gen report DIR... / gen compare OLD NEW / gen bundle DIR... --out F.tar.gz
+  gen run --shard I/N             only shard I of N of the (variant, trial) matrix
+  gen merge DIR... --out OUT      merge results directories into one report
 """
 
 import argparse
@@ -118,14 +120,31 @@ def _cmd_selftests(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from generator.printer import Printer
     from generator.run import RunRequest, run_matrix
+    from generator.shard import parse_shard
 
+    # Checked before any work: a bad spec writes nothing.
+    shard = parse_shard(args.shard) if args.shard is not None else None
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel, args.seed, base_given=args.base_given)
+                         args.accel, args.seed, shard=shard, base_given=args.base_given)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from generator.merge import load_runs, write_merged
+    from generator.report import table
+
+    merged = load_runs(args.dirs, allow_mixed=args.allow_mixed)
+    out = write_merged(merged, args.out)
+    for line in merged.mixed:
+        print(f"mixed (allowed): {line}")
+    print(table.format_table(list(merged.runs)), end="")
+    print(f"{len(merged.runs)} run(s) from {len(args.dirs)} director(ies): "
+          f"{out}/junit.xml kcidb.json table.txt bundle.tar.gz")
+    return 0
 
 
 def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
@@ -175,12 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: KVM only if a probe boots a guest with it")
     p.add_argument("--seed", type=int, help="seed of the per-round variant order (default: random, "
                    "recorded in results.json)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only shard I of N of the (variant, trial) matrix (CI fan-out)")
     p.add_argument("--quiet", action="store_true", help="print only the results table")
     p.add_argument("--json", action="store_true", help="progress as JSON lines")
     p.set_defaults(func=_cmd_run)
     from generator import evidence  # gen report / compare / bundle
 
     evidence.add_parsers(sub)
+    p = sub.add_parser("merge", help="merge results directories (CI shards, LAVA imports)")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="results directories")
+    p.add_argument("--out", type=Path, default=Path("merged"),
+                   help="output directory, must not exist (default merged/)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="merge runs that differ in base commit, config or selftests")
+    p.set_defaults(func=_cmd_merge)
     return parser
 
 

@@ -102,6 +102,8 @@ class RunMeta:
     profile: str = ""  # selftest profile
     tree_matches: tuple[str, ...] = ()  # variants the unpatched tree already matches
     tool_version: str = ""
+    selftests_hash: str = ""  # SelftestBundle.content_hash of the selftests the guest ran
+    shard: str = ""  # "I/N" of `gen run --shard`, "" for the whole matrix
 
 
 @dataclass(frozen=True)
