@@ -10,6 +10,8 @@
   gen report DIR... / gen compare OLD NEW / gen bundle DIR... --out F.tar.gz
   gen run --shard I/N             only shard I of N of the (variant, trial) matrix
   gen merge DIR... --out OUT      merge results directories into one report
+  gen lava export OUT --artifacts-url URL   LAVA jobs + artifacts
+  gen lava import JOB_LOG... --export OUT   LAVA job logs -> results
 """
 
 import argparse
@@ -147,6 +149,33 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lava_export(args: argparse.Namespace) -> int:
+    from generator.lava import ExportRequest, export_jobs
+    from generator.printer import Printer
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    request = ExportRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
+                            args.profile, args.out, False, args.smp, args.watchdog, args.accel,
+                            artifacts_url=args.artifacts_url, out=args.out)
+    exported = export_jobs(request, Printer("quiet" if args.quiet else "human"))
+    for job in exported.jobs:
+        print(job.path)
+    print(f"{len(exported.jobs)} LAVA job(s), valid for LAVA's schema; publish "
+          f"{exported.out}/artifacts at {args.artifacts_url.rstrip('/')}/artifacts; "
+          f"local run: lava-run --device {exported.device} --job-id 1 --output-dir LOG JOB")
+    return 0
+
+
+def _cmd_lava_import(args: argparse.Namespace) -> int:
+    from generator.lava import import_logs
+    from generator.report import table
+
+    runs = import_logs(args.logs, args.export, args.results, args.force)
+    print(table.format_table(runs), end="")
+    print(f"{len(runs)} LAVA job(s) imported into {args.results}")
+    return 0
+
+
 def _add_tree_options(p: argparse.ArgumentParser, top: bool) -> None:
     # Subcommands accept the same options; SUPPRESS keeps a value given before
     # the subcommand from being reset by the subparser's default.
@@ -209,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mixed", action="store_true",
                    help="merge runs that differ in base commit, config or selftests")
     p.set_defaults(func=_cmd_merge)
+    lava = sub.add_parser("lava", help="export LAVA jobs, import LAVA job logs")
+    lava_sub = lava.add_subparsers(dest="lava_command", required=True)
+    p = lava_sub.add_parser("export", help="one LAVA job per (variant, trial) + the artifacts")
+    _add_tree_options(p, top=False)
+    p.add_argument("out", type=Path, metavar="OUT", help="output directory (must not exist)")
+    p.add_argument("--variants", default="all", help="comma-separated names, or all")
+    p.add_argument("--trials", type=int, default=1, help="jobs per variant (default 1)")
+    p.add_argument("--artifacts-url", required=True, metavar="URL",
+                   help="where OUT/ will be published (http(s):// or file://)")
+    p.add_argument("--smp", type=int, help="guest vCPUs (default: host cores, as gen run)")
+    p.add_argument("--watchdog", type=float, help="seconds before the boot counts as hung")
+    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
+                   help="tcg (default, as here) or kvm on the lab's device")
+    p.add_argument("--quiet", action="store_true", help="print only the job files")
+    p.set_defaults(func=_cmd_lava_export)
+    p = lava_sub.add_parser("import", help="LAVA job logs -> results.json per run")
+    p.add_argument("logs", nargs="+", type=Path, metavar="JOB_LOG",
+                   help="LAVA job logs (YAML: lava-run output.yaml, lavacli jobs logs --raw)")
+    p.add_argument("--export", type=Path, required=True, metavar="OUT",
+                   help="the directory gen lava export wrote (its manifest.json)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results directory (default results/)")
+    p.add_argument("--force", action="store_true", help="replace runs already recorded")
+    p.set_defaults(func=_cmd_lava_import)
     return parser
 
 

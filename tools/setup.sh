@@ -6,7 +6,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="git make gcc perl bc flex bison libelf-dev libssl-dev cpio ccache xz-utils \
-busybox-static qemu-system-x86 linux-source-6.1 linux-source-6.12 python3-venv python3-pip"
+busybox-static qemu-system-x86 linux-source-6.1 linux-source-6.12 python3-venv python3-pip \
+lava-common lava-dispatcher"
 
 missing=""
 for p in $PKGS; do
