@@ -9,11 +9,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from gitstate import assert_one_line_error, run_gen
 
 from generator import collect, merge, results
 from generator.errors import UserError
 from generator.report import table
-from tests.gitstate import assert_one_line_error, run_gen
 
 RECORDED = Path(__file__).parent / "data" / "console-recorded"
 

@@ -5,10 +5,10 @@ import itertools
 from pathlib import Path
 
 import pytest
+from gitstate import assert_one_line_error, run_gen
 
 from generator.errors import UserError
 from generator.shard import ShardSpec, parse_shard, shard_pairs
-from tests.gitstate import assert_one_line_error, run_gen
 
 VARIANTS = ("drain-per-block", "drain-per-range", "drain-per-zone", "no-drain", "pcp-disable")
 
