@@ -77,22 +77,44 @@ def _short(value: str) -> str:
     return value[:12] if value else "(none)"
 
 
-def disagreements(loaded: Sequence[LoadedRun]) -> list[str]:
-    """One line per CONSISTENT field on which the runs differ, naming every
-    value, how many runs have it and the directories they came from."""
+def disagreements(runs: Sequence[res.RunResult], sources: Sequence[str]) -> list[str]:
+    """One line per CONSISTENT field on which RUNS differ, naming every value,
+    how many runs have it and the sources (directories) they came from.
+    sources[i] is where runs[i] came from."""
     lines = []
     for name, get in CONSISTENT:
-        where: dict[str, list[LoadedRun]] = {}
-        for item in loaded:
-            where.setdefault(get(item.run.meta), []).append(item)
+        where: dict[str, list[str]] = {}
+        for run, source in zip(runs, sources, strict=True):
+            where.setdefault(get(run.meta), []).append(source)
         if len(where) < 2:
             continue
         parts = []
-        for value, items in sorted(where.items()):
-            dirs = sorted({str(i.source) for i in items})
-            parts.append(f"{_short(value)} ({len(items)} run(s) in {', '.join(dirs)})")
+        for value, srcs in sorted(where.items()):
+            parts.append(f"{_short(value)} ({len(srcs)} run(s) in {', '.join(sorted(set(srcs)))})")
         lines.append(f"{name}: " + " vs ".join(parts))
     return lines
+
+
+def check_consistent(runs: Sequence[res.RunResult], sources: Sequence[str],
+                     allow_mixed: bool = False) -> tuple[str, ...]:
+    """Refuse runs that disagree on base commit, config hash or selftests hash.
+
+    Return: the disagreements (one line each) when allow_mixed, else ().
+    Raise: UserError naming the fields, values and sources, unless allow_mixed.
+    """
+    mixed = disagreements(runs, sources)
+    if mixed and not allow_mixed:
+        raise UserError("runs disagree on " + "; ".join(mixed),
+                        "merge only runs of one tree, config and selftests, "
+                        "or pass --allow-mixed to merge them anyway")
+    return tuple(mixed)
+
+
+def results_dir_of(path: Path) -> str:
+    """The results directory of a <dir>/<variant>/trial-<n>/results.json path."""
+    parts = path.parts
+    return str(path.parents[2]) if len(parts) >= 4 and parts[-2].startswith("trial-") \
+        else str(path.parent)
 
 
 def load_runs(dirs: Sequence[Path], allow_mixed: bool = False) -> Merged:
@@ -127,12 +149,8 @@ def load_runs(dirs: Sequence[Path], allow_mixed: bool = False) -> Merged:
                             "the shards overlap: give each (variant, trial) once "
                             "(gen run --shard I/N with one N)")
     kept = sorted(unique.values(), key=lambda i: (i.run.meta.variant, i.run.meta.trial))
-    mixed = disagreements(kept)
-    if mixed and not allow_mixed:
-        raise UserError("runs disagree on " + "; ".join(mixed),
-                        "merge only runs of one tree, config and selftests, "
-                        "or pass --allow-mixed to merge them anyway")
-    return Merged(tuple(i.run for i in kept), tuple(kept), tuple(mixed))
+    mixed = check_consistent([i.run for i in kept], [str(i.source) for i in kept], allow_mixed)
+    return Merged(tuple(i.run for i in kept), tuple(kept), mixed)
 
 
 def _comparable(run: res.RunResult) -> str:

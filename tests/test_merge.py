@@ -119,3 +119,14 @@ def test_gen_merge_cli(tmp_path: Path) -> None:
     assert (out / "junit.xml").is_file() and (out / "bundle.tar.gz").is_file()
     again = run_gen("merge", str(a), "--out", str(out), cwd=tmp_path)
     assert_one_line_error(again, "already exists")
+
+
+def test_check_consistent_on_runs_from_any_loader() -> None:
+    """The check a report command calls on runs it loaded itself."""
+    runs = [make_run("drain-per-block", 1), make_run("drain-per-block", 2, config="d" * 64)]
+    with pytest.raises(UserError, match="config hash: c{12} .* vs d{12}"):
+        merge.check_consistent(runs, ["x", "y"])
+    assert merge.check_consistent(runs[:1], ["x"]) == ()
+    mixed = merge.check_consistent(runs, ["x", "y"], allow_mixed=True)
+    assert len(mixed) == 1 and "(1 run(s) in x)" in mixed[0]
+    assert merge.results_dir_of(Path("/r/shard-1/v/trial-2/results.json")) == "/r/shard-1"
