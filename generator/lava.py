@@ -183,7 +183,9 @@ def export_jobs(request: ExportRequest, printer: Printer) -> Export:
     series that does not apply or build), InfraError for the machine's faults.
     """
     url = _check_url(request.artifacts_url)
-    out = request.out
+    # Absolute: merge_config.sh runs in the cache checkout and reads the
+    # selftests' config fragment from under OUT.
+    out = request.out.absolute()
     if out.exists():
         raise UserError(f"output directory {out} already exists", "remove it or pass another OUT")
     preflight()
