@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_lava_export)
     p = lava_sub.add_parser("import", help="LAVA job logs -> results.json per run")
     p.add_argument("logs", nargs="+", type=Path, metavar="JOB_LOG",
-                   help="LAVA job logs (YAML: lava-run output.yaml, lavacli jobs logs --raw)")
+                   help="LAVA job logs (YAML as lavacli jobs logs --raw prints, or lava-run's stderr)")
     p.add_argument("--export", type=Path, required=True, metavar="OUT",
                    help="the directory gen lava export wrote (its manifest.json)")
     p.add_argument("--results", type=Path, default=Path("results"),

@@ -25,7 +25,7 @@ The job id (<variant>-t<trial>-<8 hex>) rides on the kernel command line as
 called drainlab): the dispatcher logs the QEMU command line, so a job log
 names the job it belongs to and import can refuse a log of another job.
 
-A LAVA job log (output.yaml of lava-run, `lavacli jobs logs --raw`) is a
+A LAVA job log (as a server stores it, `lavacli jobs logs --raw`) is a
 YAML list of {dt, lvl, msg}; lvl "target" entries are the serial console
 lines, and a lvl "results" entry with definition "lava", case "job" closes
 every finished job. The console goes through the same collector as a local
@@ -287,8 +287,8 @@ class JobLog:
 
 def _not_a_log(path: Path, why: str) -> UserError:
     return UserError(f"{path}: not a LAVA job log ({why})",
-                     "pass the YAML log LAVA stores (lava-run's output.yaml, "
-                     "`lavacli jobs logs --raw ID`)")
+                     "pass the YAML log LAVA stores (`lavacli jobs logs --raw ID`) "
+                     "or what lava-run printed on stderr")
 
 
 def read_job_log(path: Path) -> JobLog:
