@@ -130,3 +130,20 @@ def test_check_consistent_on_runs_from_any_loader() -> None:
     mixed = merge.check_consistent(runs, ["x", "y"], allow_mixed=True)
     assert len(mixed) == 1 and "(1 run(s) in x)" in mixed[0]
     assert merge.results_dir_of(Path("/r/shard-1/v/trial-2/results.json")) == "/r/shard-1"
+
+
+def test_gen_report_refuses_mixed_runs_unless_allowed(tmp_path: Path) -> None:
+    """gen report (the evidence report) runs the same check on what it loads."""
+    a = write_dir(tmp_path / "shard-1", [make_run("drain-per-block", 1), make_run("no-drain", 1)])
+    b = write_dir(tmp_path / "shard-2", [make_run("drain-per-block", 2, selftests="6" * 64),
+                                         make_run("no-drain", 2, selftests="6" * 64)])
+    out = tmp_path / "report"
+    refused = run_gen("report", str(a), str(b), "--out", str(out), "--baseline", "no-drain",
+                      cwd=tmp_path)
+    assert_one_line_error(refused, "selftests hash", str(a), str(b), "--allow-mixed")
+    assert not out.exists()
+    ok = run_gen("report", str(a), str(b), "--out", str(out), "--baseline", "no-drain",
+                 "--allow-mixed", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "mixed (allowed): selftests hash" in ok.stdout
+    assert (out / "report.txt").is_file()
