@@ -232,7 +232,7 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
 def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -> Prepared:
     selftests = render_selftests(request.results_dir / "kselftest", request.profile)
     printer.event("config", "tinyconfig + drainlab.config + selftests config")
-    config = kconfig.make_config(wt.path, [selftests.directory / "config"], tree_id=wt.base)
+    config = kconfig.make_config(wt.path, [selftests.directory.absolute() / "config"], tree_id=wt.base)
     initrd = initramfs.build_initramfs(selftests.directory, selftests.test_progs,
                                        selftests.content_hash, selftests.dirname,
                                        timeout_s=selftests.timeout_s)
