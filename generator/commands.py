@@ -156,7 +156,8 @@ def _cmd_lava_export(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = ExportRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                             args.profile, args.out, False, args.smp, args.watchdog, args.accel,
-                            artifacts_url=args.artifacts_url, out=args.out)
+                            artifacts_url=args.artifacts_url, out=args.out,
+                            base_given=args.base_given)
     exported = export_jobs(request, Printer("quiet" if args.quiet else "human"))
     for job in exported.jobs:
         print(job.path)
