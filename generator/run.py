@@ -28,6 +28,7 @@ from generator.report import table, write_reports
 from generator.selftests import SelftestBundle, render_selftests
 from generator.series import Series
 from generator.version import tool_version
+from generator.shard import ShardSpec, shard_pairs
 from generator.worktree import Worktree
 
 BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
@@ -46,6 +47,7 @@ class RunRequest(TreeRequest):
     watchdog_s: float | None = None
     accel: str = "auto"
     seed: int | None = None  # None: a random one, recorded in every results.json
+    shard: ShardSpec | None = None  # None: the whole matrix
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
                    "config": str(prep.config.path)},
         seed=slot.seed, position=slot.position, trials=request.trials, profile=request.profile,
         tree_matches=prep.tree_matches, tool_version=tool_version(),
+        selftests_hash=prep.selftests.content_hash,
+        shard=str(request.shard or ""),
     )
     stages: list[res.StageResult] = []
 
@@ -228,7 +232,7 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
 def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -> Prepared:
     selftests = render_selftests(request.results_dir / "kselftest", request.profile)
     printer.event("config", "tinyconfig + drainlab.config + selftests config")
-    config = kconfig.make_config(wt.path, [selftests.directory / "config"], tree_id=wt.base)
+    config = kconfig.make_config(wt.path, [selftests.directory.absolute() / "config"], tree_id=wt.base)
     initrd = initramfs.build_initramfs(selftests.directory, selftests.test_progs,
                                        selftests.content_hash, selftests.dirname,
                                        timeout_s=selftests.timeout_s)
@@ -287,7 +291,14 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
                        tree_matches=tuple(placement.matching_variants(opened.catalog)))
         accel = AccelChoice(request.accel, printer)
         all_series: dict[str, Series] = {}
+        chosen = set(shard_pairs([(v, t) for v in names for t in range(1, request.trials + 1)],
+                                 request.shard))
+        if request.shard is not None:
+            printer.event("shard", f"{request.shard}: {len(chosen)} of "
+                          f"{len(names) * request.trials} (variant, trial) pair(s)")
         for variant in names:
+            if not any((variant, t) in chosen for t in range(1, request.trials + 1)):
+                continue  # another shard's variant
             all_series[variant] = _series_for(opened.tree.path, request, variant,
                                               base_commit.committed_date)
             printer.event("series", f"{variant}: {len(all_series[variant].patches)} patch(es)")
@@ -296,6 +307,8 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         # Kernels are cached per (config, base, patches), so switching variant
         # every run rebuilds nothing once each variant has been built once.
         for slot in interleave(names, request.trials, seed):
+            if (slot.variant, slot.trial) not in chosen:
+                continue  # another shard's run
             patches = list(all_series[slot.variant].patches)
             runs.append(run_one(prep, wt, slot, patches, request, printer, accel))
     # Callers get the runs in the order asked for; the schedule is in each meta.

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # (tests/test_setup.py checks it against the source; ops.PACKAGE_OF maps them).
 PKGS="git make gcc perl bc flex bison libelf-dev libssl-dev cpio ccache xz-utils \
 busybox-static qemu-system-x86 linux-source-6.1 linux-source-6.12 python3-venv python3-pip \
-rsync procps tar dash bash coreutils util-linux mount dpkg"
+rsync procps tar dash bash coreutils util-linux mount dpkg python3 lava-common lava-dispatcher"
 
 missing=""
 for p in $PKGS; do
