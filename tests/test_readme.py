@@ -116,8 +116,19 @@ def _check(command: str, fresh: Fresh, out: str) -> None:
         assert (fresh.path / "kselftest_out" / "drainlab" / "Makefile").is_file()
     elif command.startswith("gen run"):
         names = command.split("--variants", 1)[1].split()[0].split(",")
+        if names == ["all"]:
+            names = list(load_catalog().variants)
+        trials = int(command.split("--trials", 1)[1].split()[0]) if "--trials" in command else 1
         for name in names:
-            assert (fresh.path / "results" / name / "trial-1" / "results.json").is_file()
+            for trial in range(1, trials + 1):
+                assert (fresh.path / "results" / name / f"trial-{trial}" / "results.json").is_file()
+    elif command.startswith("gen report"):
+        text = (fresh.path / "results" / "report" / "report.txt").read_text()
+        assert "drain-per-block" in text and max(len(line) for line in text.splitlines()) <= 72
+    elif command.startswith("gen compare"):
+        assert out.startswith("no regression"), out
+    elif command.startswith("gen bundle"):
+        assert (fresh.path / "bundle.tar.gz").stat().st_size > 0
     elif command.startswith("gen tree"):
         assert Path(out.strip()).is_dir()
     else:
