@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
+from generator.csource import CFile
+
 ENTRY = -1
 EXIT = -2
 LOOPS = ("for_statement", "while_statement", "do_statement")
@@ -224,12 +226,7 @@ def build(function: Node) -> Cfg:
 
 def enclosing_loop(node: Node, stop: Node) -> Node | None:
     """The innermost loop statement around node, below stop."""
-    current = node.parent
-    while current is not None and current != stop:
-        if current.type in LOOPS:
-            return current
-        current = current.parent
-    return None
+    return CFile.enclosing_loop(node, stop)
 
 
 def is_error_return(ret: Node) -> bool:

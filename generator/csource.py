@@ -146,13 +146,18 @@ class CFile:
         return node
 
     @staticmethod
-    def in_loop(node: Node, stop: Node) -> bool:
+    def enclosing_loop(node: Node, stop: Node) -> Node | None:
+        """The innermost loop statement around node, below stop (None: not in one)."""
         current = node.parent
         while current is not None and current != stop:
             if current.type in LOOP_TYPES:
-                return True
+                return current
             current = current.parent
-        return False
+        return None
+
+    @staticmethod
+    def in_loop(node: Node, stop: Node) -> bool:
+        return CFile.enclosing_loop(node, stop) is not None
 
     @staticmethod
     def next_statement(stmt: Node) -> Node | None:
