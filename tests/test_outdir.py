@@ -32,8 +32,10 @@ def slow_git(tmp_path: Path, seconds: float) -> dict[str, str]:
     real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True,
                           check=True).stdout.strip()
     wrapper = bin_dir / "git"
-    wrapper.write_text(f'#!/bin/sh\ncase " $* " in *" format-patch "*) sleep {seconds};; esac\n'
-                       f'exec {real} "$@"\n')
+    # It leaves a mark when format-patch starts, so a test can time its signal
+    # from there, not from a process start that a loaded host makes slow.
+    wrapper.write_text(f'#!/bin/sh\ncase " $* " in *" format-patch "*) : >"{bin_dir}/started"; '
+                       f'sleep {seconds};; esac\nexec {real} "$@"\n')
     wrapper.chmod(0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -70,16 +72,22 @@ def test_ctrl_c_during_a_rerun_leaves_the_old_or_the_new_series(fake_tree: Path,
     out = tmp_path / "out"
     env = {**os.environ, **NEUTRAL, **slow_git(tmp_path, 1.0)}
     outcomes = set()
-    # The last delays outlast the write even on a loaded host (gen with the 1 s
-    # slow git takes ~2 s quiet): both outcomes must show up.
-    for delay in (0.3, 0.7, 1.0, 1.3, 1.6, 1.9, 2.2, 2.6, 3.5, 6.0, 10.0):
+    started = tmp_path / "slow-bin" / "started"
+    # Delays from the start of format-patch (which sleeps 1 s first): the first
+    # land while the series is written, the last after it is swapped in.
+    for delay in (0.0, 0.3, 0.6, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0, 6.0):
         first = gen(fake_tree, out, "Old Dev <old@dev.org>", tmp_path)
         assert first.returncode == 0, first.stderr
         old = series_state(out / VARIANT)
+        started.unlink(missing_ok=True)
         # The whole process group gets the SIGINT, as from a terminal's Ctrl-C.
         proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), "gen never reached format-patch"
         time.sleep(delay)
         with contextlib.suppress(ProcessLookupError):  # it may have finished already
             os.killpg(proc.pid, signal.SIGINT)
