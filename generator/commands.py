@@ -617,7 +617,22 @@ def command_of(args: argparse.Namespace) -> Command | None:
 
 
 def dispatch(argv: list[str] | None) -> int:
-    """Parse, check every argument, then run: nothing is written before the checks pass."""
+    """Parse, check every argument, then run: nothing is written before the checks pass.
+
+    The command hands its children (make, git, the tests) the absolute cache
+    and, for a read-only tree, a scratch object directory through os.environ;
+    the environment is restored afterwards so an in-process caller (a test,
+    a tool importing drainlab) never inherits one command's settings in the next.
+    """
+    saved = dict(os.environ)
+    try:
+        return _dispatch(argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = command_of(args)

@@ -171,6 +171,24 @@ def test_generation_works_on_a_read_only_tree(fake_tree: Path, tmp_path: Path) -
     assert not list(Path("/tmp").glob("drainlab-objects-*"))  # the scratch store is gone
 
 
+def test_a_command_run_in_process_leaves_the_environment_as_it_was(
+        fake_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dispatch() hands children the absolute cache and, for a read-only tree, a
+    scratch object directory through os.environ; a caller in the same process
+    (the test suite, a tool) must not inherit them in its next command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DRAINLAB_CACHE", "rel-cache")
+    monkeypatch.delenv("GIT_OBJECT_DIRECTORY", raising=False)
+    monkeypatch.delenv("GIT_ALTERNATE_OBJECT_DIRECTORIES", raising=False)
+    before = dict(os.environ)
+    with read_only_bind(fake_tree, tmp_path / "ro-tree") as ro:
+        status = commands.dispatch(["--variant", "drain-per-range", "--tree", str(ro),
+                                    "--no-selftests", "--no-checkpatch"])
+    assert status == 0
+    assert (tmp_path / "patches" / "drain-per-range").is_dir()
+    assert dict(os.environ) == before
+
+
 def test_a_read_only_cache_with_a_ready_default_tree(fake_tree: Path, tmp_path: Path) -> None:
     """Everything but gen run only reads a cache whose default tree is ready."""
     from generator import tree as kernel_tree
