@@ -35,20 +35,19 @@ def gen_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("gen ")]
 
 
-def gitlab_commands() -> tuple[str, str]:
+def gitlab_commands() -> tuple[str, list[str]]:
+    """The shard job's gen line and the merge job's gen lines, in order."""
     ci = load(GITLAB)
     (shard,) = gen_lines(ci["shard"]["script"])
-    (merged,) = gen_lines(ci["merge"]["script"])
-    return shard, merged
+    return shard, gen_lines(ci["merge"]["script"])
 
 
-def github_commands() -> tuple[str, str]:
+def github_commands() -> tuple[str, list[str]]:
     wf = load(GITHUB)
     runs = {job: [s["run"] for s in wf["jobs"][job]["steps"] if "run" in s]
             for job in ("shard", "merge")}
     (shard,) = gen_lines(runs["shard"])
-    (merged,) = gen_lines(runs["merge"])
-    return shard, merged
+    return shard, gen_lines(runs["merge"])
 
 
 def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -118,7 +117,13 @@ def test_gitlab_and_github_run_the_same_commands() -> None:
         gh = expand(gh_shard, {**common, "SHARD": str(i), "SHARDS": str(n)})
         assert gl == gh
         assert gl[:1] == ["run"] and gl[gl.index("--shard") + 1] == f"{i}/{n}"
-    assert expand(gl_merge, {}) == expand(gh_merge, {})
+    baseline = {"BASELINE": "b.tar.gz"}
+    assert [expand(line, baseline) for line in gl_merge] == \
+        [expand(line, baseline) for line in gh_merge]
+    # The merge job merges, reports, and gates on the stored baseline.
+    assert [expand(line, baseline)[0] for line in gl_merge] == ["merge", "report", "compare"]
+    assert expand(gl_merge[2], baseline)[1] == "b.tar.gz"
+    assert ci["variables"]["BASELINE"] == wf["env"]["BASELINE"] == "ci/baseline.tar.gz"
     # The defaults are the default tree's whole matrix.
     assert ci["variables"]["VARIANTS"] == wf["env"]["VARIANTS"] == "all"
 
@@ -150,17 +155,33 @@ def test_ci_shards_run_for_real_and_merge_to_the_unsharded_report(real_tree: Pat
                                                                   tmp_path: Path) -> None:
     for tool in run_mod.RUN_TOOLS:
         need_tool(tool)
-    shard_line, merge_line = gitlab_commands()
+    shard_line, merge_lines = gitlab_commands()
     procs = []
     for i in (1, 2):  # separate processes, one after the other (one heavy job at a time)
         env = ci_env(tmp_path, CI_NODE_INDEX=str(i), CI_NODE_TOTAL="2")
         procs.append(subprocess.run(["sh", "-c", shard_line], cwd=tmp_path, env=env,
                                     capture_output=True, text=True, timeout=3000, check=False))
         assert procs[-1].returncode == 0, (procs[-1].stdout[-3000:], procs[-1].stderr[-3000:])
-    merged = subprocess.run(["sh", "-c", merge_line], cwd=tmp_path, env=ci_env(tmp_path),
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert merged.returncode == 0, merged.stderr
-    print(merged.stdout)
+    # The merge job's lines, in order, as the job runs them (its cwd is the
+    # checkout, where BASELINE names the stored baseline; here it is given whole).
+    env = ci_env(tmp_path, BASELINE=str(ROOT / load(GITLAB)["variables"]["BASELINE"]))
+    done = [subprocess.run(["sh", "-c", line], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=600, check=False) for line in merge_lines]
+    for line, proc in zip(merge_lines, done, strict=True):
+        print(f"$ {line}\n{proc.stdout}{proc.stderr}")
+    merged, reported, gated = done
+    assert merged.returncode == 0 and reported.returncode == 0, merged.stderr + reported.stderr
+    assert (tmp_path / "merged" / "report" / "report.txt").is_file()
+    assert "drain-per-block" in (tmp_path / "merged" / "report" / "report.txt").read_text()
+    # The gate ran against the stored baseline and compared both variants:
+    # either no regression, or every regression named (TCG timing may differ).
+    if gated.returncode == 0:
+        assert f"no regression ({VARIANTS.replace(',', ', ')};" in gated.stdout, gated.stdout
+    else:
+        assert gated.returncode == 1, gated.stderr
+        lines = gated.stdout.splitlines()
+        assert lines and all(li.startswith(("regression: ", "note: ")) for li in lines), lines
+    assert "note: drain-per-block" not in gated.stdout  # the baseline has both variants
     whole = subprocess.run([str(BIN / "gen"), "run", "--variants", VARIANTS, "--trials", "2",
                             "--profile", "quick", "--results", "whole", "--quiet"],
                            cwd=tmp_path, env=ci_env(tmp_path), capture_output=True, text=True,
@@ -192,3 +213,22 @@ def test_ci_shards_run_for_real_and_merge_to_the_unsharded_report(real_tree: Pat
     assert (out / "table.txt").read_text() == table.format_table(merged_runs)
     with tarfile.open(out / "bundle.tar.gz") as tar:
         assert len([n for n in tar.getnames() if n.endswith("console.log")]) == 4
+
+
+def test_the_stored_baseline_is_a_bundle_gen_compare_reads() -> None:
+    """ci/baseline.tar.gz is a review bundle of real runs on the default tree
+    that holds the variants the CI test gates on; gen compare unpacks it
+    member by member (bundle/tarball.py) and validates every results.json."""
+    from generator import evidence
+    from generator.report import inputs
+
+    path = ROOT / load(GITLAB)["variables"]["BASELINE"]
+    with evidence._as_dirs([path]) as (unpacked,):
+        runs = inputs.load_dirs([unpacked]).runs
+    variants = {r.meta.variant for r in runs}
+    assert set(VARIANTS.split(",")) <= variants
+    assert all(len([r for r in runs if r.meta.variant == v]) >= 2 for v in variants)
+    assert {r.meta.config.hash for r in runs} and len({r.meta.base_commit for r in runs}) == 1
+    for r in runs:  # real guest runs with the placements' own drain counts
+        drains = set(clean_drains(r))
+        assert drains == {64 if r.meta.variant == "drain-per-block" else 1}, (r.meta.variant, drains)
