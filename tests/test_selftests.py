@@ -221,7 +221,8 @@ def script_env(tmp_path: Path, shell: str, busybox_path: str, **extra: str) -> d
     env["PATH"] = busybox_path if shell == "busybox" else os.environ.get("PATH", "/usr/bin:/bin")
     env.update({var: os.environ[var] for var in ROOT_VARS})
     # Small and quick: one churn worker writing 1 MiB, short timeouts.
-    env.update({"DRAINLAB_CHURN_WORKERS": "1", "DRAINLAB_CHURN_MB": "1", "DRAINLAB_OP_TIMEOUT": "5"})
+    env.update({"DRAINLAB_CHURN_WORKERS": "1", "DRAINLAB_CHURN_MB": "1", "DRAINLAB_OP_TIMEOUT": "5",
+                "DRAINLAB_ONSET_ROUNDS": "0"})
     env.update(extra)
     _assert_fake_roots(env, tmp_path)
     return env
@@ -853,3 +854,210 @@ def test_race_skips_without_cma(bundle, fake_roots: Path, tmp_path: Path, busybo
     standard_machine(fake_roots)
     run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path)
     assert run.rc == 4 and "CONFIG_CMA_DEBUGFS" in run.plan().directive.text, run.out
+
+
+# ------------------------------------------------- invariants (dl_inv_check)
+
+PROC_DATA = Path(__file__).parent / "data" / "proc"
+# Recorded from a real kernel (the host this was written on, Linux 6.18):
+# /proc/zoneinfo, /proc/pagetypeinfo (no CMA column there) and /proc/meminfo.
+HOST_PROC = PROC_DATA / "host-6.18"
+BLOCK_BYTES = 0x8000000
+
+
+def guest_pagetypeinfo(isolate_movable: int = 0) -> str:
+    """The block-count section as Linux 6.1 prints it with CONFIG_CMA (a CMA column
+    before Isolate; mm/vmstat.c pagetypeinfo_showblockcount)."""
+    types = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+    head = "\n%-23s" % "Number of blocks type " + "".join("%12s" % t for t in types)
+    rows = {"DMA": (1, 7, 0, 0, 0, 0), "DMA32": (40, 700, 20, 0, 32, 0),
+            "Movable": (0, 256, 0, 0, 0, isolate_movable)}
+    body = "".join("\nNode %d, zone %8s " % (0, z) + "".join("%12d" % n for n in c) for z, c in rows.items())
+    return "Page block order: 9\nPages per block:  512\n" + head + body + "\n"
+
+
+def _set_proc(proc: Path, files: dict[str, str]) -> None:
+    proc.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (proc / name).write_text(text)
+
+
+def host_proc() -> dict[str, str]:
+    return {name: (HOST_PROC / name).read_text() for name in ("zoneinfo", "pagetypeinfo", "meminfo")}
+
+
+def _zone_section(zoneinfo: str, zone: str) -> tuple[int, int]:
+    start = re.search(rf"^Node 0, zone\s+{zone}$", zoneinfo, re.M)
+    assert start, zone
+    nxt = re.search(r"^Node ", zoneinfo[start.end():], re.M)
+    return start.start(), start.end() + (nxt.start() if nxt else len(zoneinfo) - start.end())
+
+
+def pcp_disabled(zoneinfo: str, zone: str = "Normal") -> str:
+    """What zone_pcp_disable() leaves: high 0, batch 1 on every CPU of ZONE."""
+    lo, hi = _zone_section(zoneinfo, zone)
+    part = re.sub(r"(high:\s+)\d+", r"\g<1>0", zoneinfo[lo:hi])
+    part = re.sub(r"(batch:\s+)\d+", r"\g<1>1", part)
+    return zoneinfo[:lo] + part + zoneinfo[hi:]
+
+
+def pcp_high_retuned(zoneinfo: str, zone: str = "Normal") -> str:
+    """high auto-tuned (6.7+), batch kept: not a leak."""
+    lo, hi = _zone_section(zoneinfo, zone)
+    part = re.sub(r"(high:\s+)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) // 2 + 1}", zoneinfo[lo:hi])
+    return zoneinfo[:lo] + part + zoneinfo[hi:]
+
+
+def isolate_count(pagetypeinfo: str, zone: str, value: int) -> str:
+    lines = pagetypeinfo.splitlines(keepends=True)
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("Number of blocks type"))
+    col = lines[head].split().index("Isolate")
+    for i in range(head + 1, len(lines)):
+        words = lines[i].split()
+        if words[:4] == ["Node", "0,", "zone", zone]:
+            words[col] = str(value)
+            lines[i] = " ".join(words) + "\n"
+    return "".join(lines)
+
+
+def memfree(meminfo: str, delta_kb: int) -> str:
+    return re.sub(r"^(MemFree:\s+)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + delta_kb}",
+                  meminfo, flags=re.M)
+
+
+INV_DRIVER = r'''
+. ./drainlab_lib.sh
+DL_WORK=$(mktemp -d "$DL_TMPDIR/drainlab.XXXXXX")
+DL_BLOCK_BYTES=$BLOCK_BYTES
+dl_inv_snapshot
+cp "$AFTER"/* "$DRAINLAB_PROCFS"/
+[ -z "$USED_AFTER" ] || echo "$USED_AFTER" >"$DRAINLAB_DEBUGFS/cma/reserved/used"
+[ -z "$CHURNING" ] || DL_CHURN_PIDS=$$
+rc=0
+dl_inv_check "offline/memory12/r3/settled" $ARG || rc=$?
+echo "rc=$rc what=$DL_INV_WHAT leaks=$DL_LEAKS"
+rm -rf "$DL_WORK"
+'''
+
+
+def inv_check(bundle: selftests.SelftestBundle, shell: str, tmp_path: Path, busybox_path: str,
+              before: dict[str, str], after: dict[str, str], used: tuple[int, int] = (0, 0),
+              arg: str = "", churning: bool = False, **extra: str) -> tuple[int, str, list[dict[str, str]]]:
+    """Run the real dl_inv_snapshot, switch the fake /proc (and CMA used) to AFTER,
+    run the real dl_inv_check; return (its status, DL_INV_WHAT, the leak lines)."""
+    proc = Path(os.environ["DRAINLAB_PROCFS"])
+    _set_proc(proc, before)
+    cma = Path(os.environ["DRAINLAB_DEBUGFS"]) / "cma/reserved"
+    cma.mkdir(parents=True, exist_ok=True)
+    (cma / "used").write_text(f"{used[0]}\n")
+    staged = tmp_path / "after"
+    _set_proc(staged, after)
+    env = script_env(tmp_path, shell, busybox_path, AFTER=str(staged), ARG=arg, BLOCK_BYTES=str(BLOCK_BYTES),
+                     USED_AFTER=str(used[1]) if used[1] != used[0] else "",
+                     CHURNING="1" if churning else "", **extra)
+    driver = tmp_path / "driver.sh"
+    driver.write_text(INV_DRIVER)
+    cmd = [BUSYBOX, "sh", str(driver)] if shell == "busybox" else [need_tool("bash"), str(driver)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, cwd=bundle.directory)
+    assert out.stderr == "", out.stderr
+    (status,) = [ln for ln in out.stdout.splitlines() if ln.startswith("rc=")]
+    rc = int(status.split()[0][3:])
+    what = status.split()[1][5:]
+    leaks = [d[1] for ln in out.stdout.splitlines()
+             if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
+    assert int(status.split()[2][6:]) == len(leaks)
+    return rc, what, leaks
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_invariants_hold_on_a_state_that_keeps_them(bundle, tmp_path: Path, busybox_path: str,
+                                                   shell: str) -> None:
+    """Free counts move, pcp high re-tunes, MemFree drops within the tolerance
+    (a quarter of the 128 MiB block) and rises: no invariant is violated."""
+    before = host_proc()
+    after = dict(before, zoneinfo=pcp_high_retuned(before["zoneinfo"]),
+                 meminfo=memfree(before["meminfo"], -(BLOCK_BYTES // 4096) + 100))
+    assert after["zoneinfo"] != before["zoneinfo"]
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after) == (0, "", [])
+    rising = dict(before, meminfo=memfree(before["meminfo"], 512 * 1024))
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, rising) == (0, "", [])
+
+
+def run_inv(*args: object, **kw: object) -> tuple[int, str, list[dict[str, str]]]:
+    return inv_check(*args, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("invariant", ["isolate", "isolate-guest", "pcp_batch", "cma_used", "memfree"])
+def test_each_invariant_check_fails_on_a_state_that_violates_it(bundle, tmp_path: Path, busybox_path: str,
+                                                               shell: str, invariant: str) -> None:
+    before = host_proc()
+    after = dict(before)
+    used = (0, 0)
+    want = {"op": "offline/memory12/r3/settled", "invariant": invariant}
+    if invariant == "isolate":  # a pageblock left isolated in Normal
+        after["pagetypeinfo"] = isolate_count(before["pagetypeinfo"], "Normal", 1)
+        want.update(zone="Normal", before="0", after="1")
+    elif invariant == "isolate-guest":  # the 6.1 layout: the Isolate column, not CMA
+        before["pagetypeinfo"] = guest_pagetypeinfo(0)
+        after["pagetypeinfo"] = guest_pagetypeinfo(2)
+        want.update(invariant="isolate", zone="Movable", before="0", after="2")
+    elif invariant == "pcp_batch":  # zone_pcp_disable() without zone_pcp_enable()
+        after["zoneinfo"] = pcp_disabled(before["zoneinfo"])
+        want.update(zone="Normal", before="63,63", after="1,1")
+    elif invariant == "cma_used":  # an allocation never given back
+        used = (0, 1024)
+        want.update(zone="reserved", before="0", after="1024")
+    else:  # a block that did not come back: MemFree 128 MiB lower
+        after["meminfo"] = memfree(before["meminfo"], -(BLOCK_BYTES // 1024))
+        was = re.search(r"^MemFree:\s+(\d+)", before["meminfo"], re.M)
+        assert was
+        want.update(zone="all", before=was.group(1), after=str(int(was.group(1)) - BLOCK_BYTES // 1024))
+    rc, what, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, after, used=used)
+    assert (rc, what, leaks) == (1, want["invariant"], [want]), leaks
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_memfree_is_not_compared_under_churn_or_with_a_block_left_offline(
+        bundle, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    before = host_proc()
+    after = dict(before, meminfo=memfree(before["meminfo"], -(BLOCK_BYTES // 1024)))
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after, arg="nomemfree") == (0, "", [])
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after, churning=True) == (0, "", [])
+    # The other invariants are still checked under churn.
+    after["zoneinfo"] = pcp_disabled(before["zoneinfo"], "DMA32")
+    rc, what, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, after, churning=True)
+    assert (rc, what) == (1, "pcp_batch") and [x["zone"] for x in leaks] == ["DMA32"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_console_invariant_counts_new_trouble_lines(bundle, tmp_path: Path, busybox_path: str,
+                                                    shell: str) -> None:
+    """DRAINLAB_KMSG stands in for dmesg: a new WARNING/BUG/"page type is" line
+    after the operation is a leak of kind console; old ones and other lines are not."""
+    kmsg = tmp_path / "kmsg"
+    kmsg.write_text("[    1.0] WARNING: CPU: 0 PID: 1 at boot\n[    2.0] Memory offline\n")
+    before = host_proc()
+    snap_then_grow = dict(before)
+    # The driver copies AFTER into procfs; the kmsg grows through an extra file copy.
+    after_dir = tmp_path / "after"
+    after_dir.mkdir()
+    (after_dir / "kmsg-grow").write_text("")
+    env_kmsg = {"DRAINLAB_KMSG": str(kmsg)}
+    rc, _, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, snap_then_grow, **env_kmsg)
+    assert (rc, leaks) == (0, [])
+    # Violating state: the check reads a log with one more trouble line.
+    grown = tmp_path / "kmsg-grown"
+    grown.write_text(kmsg.read_text() + "[    3.0] page type is 0xffffff7f\n[    3.1] offlined\n")
+    script = INV_DRIVER.replace('cp "$AFTER"/* "$DRAINLAB_PROCFS"/', 'cp "$AFTER"/* "$DRAINLAB_PROCFS"/; '
+                                'cp "$KMSG_AFTER" "$DRAINLAB_KMSG"')
+    driver = tmp_path / "driver-kmsg.sh"
+    driver.write_text(script)
+    _set_proc(Path(os.environ["DRAINLAB_PROCFS"]), before)
+    env = script_env(tmp_path, shell, busybox_path, AFTER=str(after_dir), ARG="", BLOCK_BYTES=str(BLOCK_BYTES),
+                     USED_AFTER="", CHURNING="", KMSG_AFTER=str(grown), **env_kmsg)
+    cmd = [BUSYBOX, "sh", str(driver)] if shell == "busybox" else [need_tool("bash"), str(driver)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, cwd=bundle.directory)
+    leaks = [d[1] for ln in out.stdout.splitlines() if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
+    assert leaks == [{"op": "offline/memory12/r3/settled", "invariant": "console", "zone": "all",
+                      "before": "1", "after": "2"}], out.stdout
