@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import typing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -869,10 +870,10 @@ def guest_pagetypeinfo(isolate_movable: int = 0) -> str:
     """The block-count section as Linux 6.1 prints it with CONFIG_CMA (a CMA column
     before Isolate; mm/vmstat.c pagetypeinfo_showblockcount)."""
     types = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
-    head = "\n%-23s" % "Number of blocks type " + "".join("%12s" % t for t in types)
+    head = "\n" + f"{'Number of blocks type ':<23}" + "".join(f"{t:>12}" for t in types)
     rows = {"DMA": (1, 7, 0, 0, 0, 0), "DMA32": (40, 700, 20, 0, 32, 0),
             "Movable": (0, 256, 0, 0, 0, isolate_movable)}
-    body = "".join("\nNode %d, zone %8s " % (0, z) + "".join("%12d" % n for n in c) for z, c in rows.items())
+    body = "".join(f"\nNode 0, zone {z:>8} " + "".join(f"{n:>12}" for n in c) for z, c in rows.items())
     return "Page block order: 9\nPages per block:  512\n" + head + body + "\n"
 
 
@@ -932,6 +933,7 @@ DL_BLOCK_BYTES=$BLOCK_BYTES
 dl_inv_snapshot
 cp "$AFTER"/* "$DRAINLAB_PROCFS"/
 [ -z "$USED_AFTER" ] || echo "$USED_AFTER" >"$DRAINLAB_DEBUGFS/cma/reserved/used"
+[ -z "$KMSG_AFTER" ] || cp "$KMSG_AFTER" "$DRAINLAB_KMSG"
 [ -z "$CHURNING" ] || DL_CHURN_PIDS=$$
 rc=0
 dl_inv_check "offline/memory12/r3/settled" $ARG || rc=$?
@@ -952,9 +954,9 @@ def inv_check(bundle: selftests.SelftestBundle, shell: str, tmp_path: Path, busy
     (cma / "used").write_text(f"{used[0]}\n")
     staged = tmp_path / "after"
     _set_proc(staged, after)
-    env = script_env(tmp_path, shell, busybox_path, AFTER=str(staged), ARG=arg, BLOCK_BYTES=str(BLOCK_BYTES),
-                     USED_AFTER=str(used[1]) if used[1] != used[0] else "",
-                     CHURNING="1" if churning else "", **extra)
+    env = script_env(tmp_path, shell, busybox_path, AFTER=str(staged), ARG=arg,
+                     BLOCK_BYTES=str(BLOCK_BYTES), USED_AFTER=str(used[1]) if used[1] != used[0] else "",
+                     CHURNING="1" if churning else "", **{"KMSG_AFTER": "", **extra})
     driver = tmp_path / "driver.sh"
     driver.write_text(INV_DRIVER)
     cmd = [BUSYBOX, "sh", str(driver)] if shell == "busybox" else [need_tool("bash"), str(driver)]
@@ -1036,28 +1038,107 @@ def test_console_invariant_counts_new_trouble_lines(bundle, tmp_path: Path, busy
     """DRAINLAB_KMSG stands in for dmesg: a new WARNING/BUG/"page type is" line
     after the operation is a leak of kind console; old ones and other lines are not."""
     kmsg = tmp_path / "kmsg"
-    kmsg.write_text("[    1.0] WARNING: CPU: 0 PID: 1 at boot\n[    2.0] Memory offline\n")
-    before = host_proc()
-    snap_then_grow = dict(before)
-    # The driver copies AFTER into procfs; the kmsg grows through an extra file copy.
-    after_dir = tmp_path / "after"
-    after_dir.mkdir()
-    (after_dir / "kmsg-grow").write_text("")
-    env_kmsg = {"DRAINLAB_KMSG": str(kmsg)}
-    rc, _, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, snap_then_grow, **env_kmsg)
-    assert (rc, leaks) == (0, [])
-    # Violating state: the check reads a log with one more trouble line.
-    grown = tmp_path / "kmsg-grown"
-    grown.write_text(kmsg.read_text() + "[    3.0] page type is 0xffffff7f\n[    3.1] offlined\n")
-    script = INV_DRIVER.replace('cp "$AFTER"/* "$DRAINLAB_PROCFS"/', 'cp "$AFTER"/* "$DRAINLAB_PROCFS"/; '
-                                'cp "$KMSG_AFTER" "$DRAINLAB_KMSG"')
-    driver = tmp_path / "driver-kmsg.sh"
-    driver.write_text(script)
-    _set_proc(Path(os.environ["DRAINLAB_PROCFS"]), before)
-    env = script_env(tmp_path, shell, busybox_path, AFTER=str(after_dir), ARG="", BLOCK_BYTES=str(BLOCK_BYTES),
-                     USED_AFTER="", CHURNING="", KMSG_AFTER=str(grown), **env_kmsg)
-    cmd = [BUSYBOX, "sh", str(driver)] if shell == "busybox" else [need_tool("bash"), str(driver)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, cwd=bundle.directory)
-    leaks = [d[1] for ln in out.stdout.splitlines() if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
-    assert leaks == [{"op": "offline/memory12/r3/settled", "invariant": "console", "zone": "all",
-                      "before": "1", "after": "2"}], out.stdout
+    old = "[    1.0] WARNING: CPU: 0 PID: 1 at boot\n[    2.0] Offlined Pages 32768\n"
+    quiet = old + "[    3.0] Offlined Pages 32768\n"
+    loud = old + "[    3.0] page type is 0xffffff7f\n[    3.1] Offlined Pages 32768\n"
+    state = host_proc()
+    for after, want in ((quiet, []), (loud, [{"op": "offline/memory12/r3/settled", "invariant": "console",
+                                               "zone": "all", "before": "1", "after": "2"}])):
+        kmsg.write_text(old)
+        (tmp_path / "kmsg-after").write_text(after)
+        rc, _, leaks = run_inv(bundle, shell, tmp_path, busybox_path, state, state,
+                               DRAINLAB_KMSG=str(kmsg), KMSG_AFTER=str(tmp_path / "kmsg-after"))
+        assert (rc, leaks) == (int(bool(want)), want)
+
+
+class LeakyKernel:
+    """Acts as the kernel for every write to a FIFO state/alloc file: after the
+    first write of TRIGGER it calls leak() (changes the fake /proc or debugfs)
+    before it reads the next write, so the script's check sees the leaked state."""
+
+    def __init__(self, fifo: Path, trigger: str, leak: "typing.Callable[[], None]") -> None:
+        self.fifo, self.trigger, self.leak = fifo, trigger, leak
+        self.writes: list[str] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop:
+            with open(self.fifo) as f:
+                data = f.read()
+            if self.stop:
+                return
+            self.writes.append(data)
+            if data.strip() == self.trigger and self.writes.count(data) == 1:
+                self.leak()
+
+    def close(self) -> None:
+        self.stop = True
+        try:  # wake the reader waiting in open()
+            fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_fails_the_point_of_an_offline_that_leaves_a_pageblock_isolated(
+        bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots, memory13="fifo")
+    proc = m.root / "proc"
+    _set_proc(proc, dict(host_proc(), pagetypeinfo=guest_pagetypeinfo(0)))
+    kernel = LeakyKernel(m.memdir / "memory13/state", "offline",
+                         lambda: (proc / "pagetypeinfo").write_text(guest_pagetypeinfo(1)))
+    try:
+        run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                         DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="0")
+    finally:
+        kernel.close()
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    bad = results["offline/memory13/r1/idle"]
+    assert not bad.ok and bad.directive.text == "leak isolate"
+    # The leaked state is the next cycle's "before": one leak, one failed point.
+    assert [r.description for r in run.results() if not r.ok] == ["offline/memory13/r1/idle"]
+    assert run.diags("leak") == [{"op": "offline/memory13/r1/idle", "invariant": "isolate",
+                                  "zone": "Movable", "before": "0", "after": "1"}]
+    assert run.summary()["leaks"] == "1"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_with_invariants_intact_passes_with_onset_rounds(
+        bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    _set_proc(m.root / "proc", dict(host_proc(), pagetypeinfo=guest_pagetypeinfo(0)))
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="1", DRAINLAB_ONSET_ROUNDS="1",
+                     DRAINLAB_ONSET_MB="1", DRAINLAB_CHURN="mixed")
+    assert run.rc == 0, run.out
+    names = [r.description for r in run.results()]
+    assert names[-3:] == [f"offline/memory{n}/r4/onset" for n in (12, 13, 14)]
+    assert run.plan().expected_tests == len(names) == 12
+    assert run.diags("leak") == [] and run.summary()["leaks"] == "0"
+    # page cache, anonymous memory and short-lived processes; one fact line (churn rounds)
+    assert run.fact("churn") == "mixed"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cma_allocation_that_is_never_given_back_is_a_leak(bundle, fake_roots: Path, tmp_path: Path,
+                                                           busybox_path: str, shell: str) -> None:
+    m = FakeMachine(fake_roots)
+    m.cpus()
+    cma = m.cma_area(count=16384, alloc="fifo")
+    kernel = LeakyKernel(cma / "alloc", "8", lambda: (cma / "used").write_text("8\n"))
+    try:
+        run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                         DRAINLAB_CMA_SIZES="8", DRAINLAB_CMA_REPS="2")
+    finally:
+        kernel.close()
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    assert results["cma/reserved/8/idle"].directive.text == "leak cma_used"
+    assert results["cma/reserved/8/churn"].ok, "used stays 8: no new leak"
+    assert run.diags("leak") == [{"op": "cma/reserved/8/idle/1", "invariant": "cma_used",
+                                  "zone": "reserved", "before": "0", "after": "8"}]
