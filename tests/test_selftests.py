@@ -274,6 +274,21 @@ def test_builtin_profiles_load_with_sensible_values() -> None:
     assert quick.idle_rounds >= 1 and full.idle_rounds >= 1
 
 
+def test_debug_and_power_profiles() -> None:
+    """debug: quick on a CONFIG_DEBUG_VM kernel; power: more race windows than quick."""
+    quick, debug, power = (selftests.load_profile(n) for n in ("quick", "debug", "power"))
+    assert debug.kconfig == ("debug.config",) and quick.kconfig == ()
+    assert {**debug.__dict__, "name": "", "description": "", "kconfig": ()} == {
+        **quick.__dict__, "name": "", "description": "", "kconfig": ()}
+    assert selftests.kconfig_lines(debug) == ["CONFIG_DEBUG_KERNEL=y", "CONFIG_DEBUG_VM=y"]
+    config = selftests.render_files(debug)["config"]
+    assert config.endswith("CONFIG_POSIX_TIMERS=y\nCONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n")
+    assert selftests.render_files(quick)["config"] == config.replace(
+        "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n", "")
+    assert power.onset_rounds > quick.onset_rounds and power.race_rounds > quick.race_rounds
+    assert power.settle_rounds > quick.settle_rounds
+
+
 def test_unknown_profile_lists_the_valid_names() -> None:
     with pytest.raises(UserError) as err:
         selftests.load_profile("nightly")
@@ -299,6 +314,11 @@ GOOD = {
     ({"cma_sizes": [0]}, "integers >= 1"),
     ({"surprise": 1}, "unknown key(s) surprise"),
     ({"rounds": None}, "rounds must be an integer"),
+    ({"onset_mb": 0}, "onset_mb must be >= 1"),
+    ({"onset_rounds": -1}, "onset_rounds must be >= 0"),
+    ({"kconfig": "debug.config"}, "kconfig must be a list"),
+    ({"kconfig": ["../kconfig/debug.config"]}, "file names like debug.config"),
+    ({"kconfig": ["nosuch.config"]}, "kconfig fragment nosuch.config is not in"),
 ])
 def test_bad_profiles_are_rejected_at_load(tmp_path: Path, change: dict, message: str) -> None:
     body = {**GOOD, **change}
