@@ -29,7 +29,7 @@ What the generated scripts (generator/selftests.py) print in these shapes:
     fact keys  block_size_bytes pageblock_pages page_size ncpu; clock=<date|adjtimex|uptime>
                clock_overhead_us (latencies include about that much);
                profiler=<function_profile|off> traced=<f,g,...> why=<word>;
-               churn=<file|anon> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
+               churn=<file|anon|mixed> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
                cma_area cma_count cma_order_per_bit cma_base_pfn
     leak       an invariant an operation did not give back (templates/kselftest
                drainlab_lib.sh dl_inv_check): op= is the test point (plus /<rep>

@@ -36,7 +36,7 @@ METRICS = (
 EXACT = frozenset({"drains"})
 COMPARED_OPS = ("offline", "online", "cma_alloc")
 _KEY_OP = {"offline": "offline", "online": "online", "cma_alloc": "cma"}
-_COND_ORDER = ("idle", "churn", "settled", "race")
+_COND_ORDER = ("idle", "churn", "settled", "onset", "race")
 
 
 @dataclass(frozen=True)
