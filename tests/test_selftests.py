@@ -1162,3 +1162,33 @@ def test_cma_allocation_that_is_never_given_back_is_a_leak(bundle, fake_roots: P
     assert results["cma/reserved/8/churn"].ok, "used stays 8: no new leak"
     assert run.diags("leak") == [{"op": "cma/reserved/8/idle/1", "invariant": "cma_used",
                                   "zone": "reserved", "before": "0", "after": "8"}]
+
+
+def test_console_invariant_reads_dmesg_when_procfs_is_the_real_one(bundle, tmp_path: Path,
+                                                                   busybox_path: str) -> None:
+    """In the guest (procfs /proc, no DRAINLAB_KMSG) the kernel log comes from dmesg,
+    piped into the same reader: a dmesg stand-in on PATH prints a file that grows.
+    Only /proc is real here, and it is only read. bash only: busybox sh runs its
+    own dmesg applet before PATH (the real boot runs that one)."""
+    shell = "bash"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dmesg").write_text('#!/bin/sh\ncat "$FAKE_KMSG"\n')
+    (bindir / "dmesg").chmod(0o755)
+    kmsg = tmp_path / "kmsg"
+    kmsg.write_text("[    1.0] Linux version 6.1.0\n")
+    driver = tmp_path / "driver.sh"
+    warning = "[    2.0] WARNING: CPU: 1 PID: 9 at mm/page_isolation.c:1"
+    driver.write_text('. ./drainlab_lib.sh\nDL_WORK=$(mktemp -d "$DL_TMPDIR/drainlab.XXXXXX")\n'
+                      f'dl_inv_snapshot\necho "{warning}" >>"$FAKE_KMSG"\n'
+                      'dl_inv_check race/memory12/r1 nomemfree\nrm -rf "$DL_WORK"\n')
+    env = script_env(tmp_path, shell, busybox_path, FAKE_KMSG=str(kmsg))
+    env["DRAINLAB_PROCFS"] = "/proc"
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    out = subprocess.run([need_tool("bash"), str(driver)], env=env, capture_output=True, text=True,
+                         timeout=30, cwd=bundle.directory)
+    leaks = [d[1] for ln in out.stdout.splitlines()
+             if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
+    # The host's own zones may move meanwhile; only the console line is this test's.
+    assert [x for x in leaks if x["invariant"] == "console"] == [
+        {"op": "race/memory12/r1", "invariant": "console", "zone": "all", "before": "0", "after": "1"}], out
