@@ -31,6 +31,8 @@ What the generated scripts (generator/selftests.py) print in these shapes:
                profiler=<function_profile|off> traced=<f,g,...> why=<word>;
                churn=<file|anon|mixed> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
                cma_area cma_count cma_order_per_bit cma_base_pfn
+               invariants=<isolate,memfree,pcp_batch,...|none> inv_values=<n>: what the
+               first invariant snapshot could read (dl_inv_snapshot)
     leak       an invariant an operation did not give back (templates/kselftest
                drainlab_lib.sh dl_inv_check): op= is the test point (plus /<rep>
                for a CMA allocation); isolate = Isolate pageblocks of

@@ -1140,6 +1140,8 @@ def test_mem_offline_with_invariants_intact_passes_with_onset_rounds(
     assert names[-3:] == [f"offline/memory{n}/r4/onset" for n in (12, 13, 14)]
     assert run.plan().expected_tests == len(names) == 12
     assert run.diags("leak") == [] and run.summary()["leaks"] == "0"
+    # What was read: Isolate of DMA, DMA32, Movable; batch of the 3 populated host zones; MemFree.
+    assert (run.fact("invariants"), run.fact("inv_values")) == ("isolate,memfree,pcp_batch", "7")
     # page cache, anonymous memory and short-lived processes; one fact line (churn rounds)
     assert run.fact("churn") == "mixed"
 
