@@ -97,11 +97,11 @@ _INT_MINIMUM = {
     "onset_rounds": 0,
     "onset_mb": 1,
 }
+_INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
 # Keys a profile may leave out (their defaults are in Profile).
 _OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig"})
 KCONFIG_DIR = paths.PACKAGE_DIR / "kconfig"
 FRAGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.config$")
-_INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
 
 
 def _bad(where: str, what: str) -> UserError:
