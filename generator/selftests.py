@@ -26,8 +26,11 @@ PROFILES_FILE = paths.PACKAGE_DIR / "profiles.yaml"
 TEMPLATE_SUBDIR = "kselftest"
 # Run order of the tests (kselftest-list.txt keeps it): plain offline first,
 # so a kernel that cannot offline at all fails there with the clearest output.
-# error-paths.sh last: it fails operations on purpose (each must leave no state).
-TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh")
+# error-paths.sh fails operations on purpose (each must leave no state); the
+# tree's own selftest (tree-mem-on-off.sh) goes last: it offlines and onlines
+# blocks of every zone, which must not change what our scripts see.
+TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh",
+              "tree-mem-on-off.sh")
 TEST_FILES = ("drainlab_lib.sh",)
 DATA_FILES = ("Makefile", "config", "settings", "README")
 DIRNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -337,12 +337,13 @@ def test_render_writes_a_kselftest_dropin(tmp_path: Path) -> None:
     assert not (out / "drainlab/stale.sh").exists(), "the directory is replaced"
     assert (out / "neighbour").is_dir(), "only <dirname> is replaced"
     assert sorted(p.name for p in b.directory.iterdir()) == sorted(b.files)
-    assert b.test_progs == ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh")
+    assert b.test_progs == ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh",
+                            "tree-mem-on-off.sh")
     for name in b.files:
         mode = stat.S_IMODE((b.directory / name).stat().st_mode)
         assert mode == (0o755 if name in b.test_progs else 0o644), name
     makefile = (b.directory / "Makefile").read_text()
-    progs = "mem-offline-stress.sh cma-stress.sh isolation-race.sh error-paths.sh"
+    progs = "mem-offline-stress.sh cma-stress.sh isolation-race.sh error-paths.sh tree-mem-on-off.sh"
     assert re.search(rf"^TEST_PROGS := {progs}$", makefile, re.M)
     assert re.search(r"^TEST_FILES := drainlab_lib.sh$", makefile, re.M)
     assert "include ../lib.mk" in makefile
@@ -873,7 +874,9 @@ def test_error_paths_fail_when_the_failure_does_not_happen(bundle, fake_roots: P
     m = standard_machine(fake_roots)
     inject = _inject_file(m)
     cma = m.cma_area(count=16384)
-    run = run_script(bundle, "error-paths.sh", shell, tmp_path, busybox_path, DRAINLAB_CHURN="file")
+    # Kills long after the fake's instant writes: every offline ends first, even on a loaded host.
+    run = run_script(bundle, "error-paths.sh", shell, tmp_path, busybox_path, DRAINLAB_CHURN="file",
+                     DRAINLAB_KILL_MS="40000")
     assert run.rc == 1, run.out
     assert run.err == "", "nothing but TAP may reach the console"
     notifier, oversize, signal_ = run.results()
@@ -887,7 +890,7 @@ def test_error_paths_fail_when_the_failure_does_not_happen(bundle, fake_roots: P
     # Three tries with shorter and shorter kills, each refilling the block.
     kills = re.findall(r"^# injected test=errors/memory12/signal .* kill_after_ms=(\d+) try=(\d)",
                        run.out, re.M)
-    assert kills == [("200", "1"), ("50", "2"), ("12", "3")]
+    assert kills == [("40000", "1"), ("10000", "2"), ("2500", "3")]
     # The injected failures are comments, never metrics: they are not the kernel failing.
     assert "result=timeout" not in run.out
     assert all(d["test"] != "errors/memory12/notifier" or d["op"] != "offline" or d["result"] == "ok"
@@ -922,3 +925,54 @@ def test_error_paths_fail_every_point_when_the_probe_fails(bundle, fake_roots: P
     assert run.rc == 1, run.out
     assert [r.ok for r in run.results()] == [False] * 3
     assert all(r.directive.text.startswith("probe of memory12: offline EISDIR") for r in run.results())
+
+
+# --------------------------------------------------------- tree-mem-on-off.sh
+
+def _tree_script(tmp_path: Path, body: str, rc: int) -> Path:
+    """A stand-in for the tree's mem-on-off-test.sh (the real one writes the host's /sys):
+    the lines the real one prints, then its exit status."""
+    script = tmp_path / "mem-on-off-test.sh"
+    script.write_text("#!/bin/bash\n" + "".join(f"echo '{line}'\n" for line in body.splitlines())
+                      + 'echo "uid=$UID" >&2\n' + f"exit {rc}\n")
+    return script
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("lines, rc, ok, verdict", [
+    ("online->offline memory0\n-> Failure\nonline->offline memory12\n-> Success", 0, True,
+     "real_failures=0 expected_failures=1"),
+    # memory0 is DMA32: its failure is expected, even when it made the script exit 1.
+    ("online->offline memory0\n-> Failure\n\t\t FAILED - unable to offline some memory blocks, device busy?",
+     1, True, "real_failures=0 expected_failures=1"),
+    ("online->offline memory0\n-> Failure\nonline->offline memory12\n-> Failure", 1, False,
+     "real_failures=1 expected_failures=1"),
+    ("13: unexpected success", 1, False, "real_failures=1 expected_failures=0"),
+    ("something went wrong", 1, False, "real_failures=0 expected_failures=0"),
+])
+def test_tree_selftest_tells_expected_from_real_failures(bundle, fake_roots: Path, tmp_path: Path,
+                                                         busybox_path: str, shell: str, lines: str,
+                                                         rc: int, ok: bool, verdict: str) -> None:
+    standard_machine(fake_roots)
+    script = _tree_script(tmp_path, lines, rc)
+    run = run_script(bundle, "tree-mem-on-off.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_TREE_TEST=str(script))
+    assert run.rc == (0 if ok else 1), run.out
+    (point,) = run.results()
+    assert point.description.startswith("memory-hotplug/mem-on-off-test.sh") and point.ok == ok
+    assert f"# tree-selftest rc={rc} {verdict}" in run.out
+    assert "# uid=0" in run.out, "the script's output, stderr too, is kept as # lines with $UID set"
+    if "memory12\n-> Failure" in lines:
+        assert "# tree-offline block=memory12 result=Failure zones=Movable kind=real" in run.out
+        assert "real failures: memory12" in run.out
+    if "memory0\n-> Failure" in lines:
+        assert "# tree-offline block=memory0 result=Failure zones=DMA32 kind=expected" in run.out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_tree_selftest_skips_without_the_script(bundle, fake_roots: Path, tmp_path: Path,
+                                                busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(bundle, "tree-mem-on-off.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_TREE_TEST=str(tmp_path / "absent.sh"))
+    assert run.rc == 4 and "the tree under test has none" in run.plan().directive.text, run.out
