@@ -2,8 +2,9 @@
 """The run driver's schedule: interleaved, shuffled rounds from a recorded seed."""
 
 from collections import Counter
+from pathlib import Path
 
-from generator.run import interleave
+from generator.run import interleave, tree_selftests
 
 NAMES = ["drain-per-block", "drain-per-range", "pcp-disable"]
 
@@ -28,8 +29,6 @@ def test_order_is_shuffled_and_reproducible_from_the_seed() -> None:
 
 
 def test_tree_selftests_are_read_from_the_tree_under_test(tmp_path: Path) -> None:
-    from generator.run import tree_selftests
-
     assert tree_selftests(tmp_path) == {}, "a tree without the script gives nothing to install"
     script = tmp_path / "tools/testing/selftests/memory-hotplug/mem-on-off-test.sh"
     script.parent.mkdir(parents=True)
