@@ -33,7 +33,16 @@ TROUBLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("oops", re.compile(r"\bOops\b")),
     ("bug", re.compile(r"\bBUG: ")),
     ("warning", re.compile(r"\bWARNING: ")),
+    # dump_page() of a page whose type says it must not be where it is
+    # (e.g. a buddy page on a list it was isolated from).
+    ("page-type", re.compile(r"\bpage type is\b")),
 )
+# alloc_contig_range() of older kernels prints "[start, end) PFNs busy" per
+# failed attempt (6.1 prints nothing). A few under churn are retries that
+# succeed; more than this many in one run means allocations keep failing: one
+# "pfns-busy-storm" trouble entry (at the first line past the limit).
+PFNS_BUSY_RE = re.compile(r"PFNs busy")
+PFNS_BUSY_STORM = 20
 CONTEXT_BEFORE = 3
 CONTEXT_AFTER = 8
 TAIL_LINES = 40
@@ -84,6 +93,23 @@ class Excluded:
 
 
 @dataclass(frozen=True)
+class Leak:
+    """A '# leak' line: an invariant an operation did not give back (protocol.py).
+
+    op: the test point (CMA: plus /<rep>); invariant: isolate, pcp_batch,
+    cma_used, memfree or console; zone: a zone, zone@node, CMA area or "all";
+    before/after: the values as printed (pcp_batch: one per CPU, "63,63").
+    """
+
+    op: str
+    invariant: str
+    zone: str
+    before: str
+    after: str
+    script: str = ""
+
+
+@dataclass(frozen=True)
 class Trouble:
     """A kernel message that means the run is not clean (BUG, WARNING, panic, ...)."""
 
@@ -113,6 +139,7 @@ class ScriptSegment:
     excluded: tuple[Excluded, ...] = ()
     summary: dict[str, str] = field(default_factory=dict)
     anomalies: tuple[str, ...] = ()
+    leaks: tuple[Leak, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +252,7 @@ def _segment(seg: _Open, end: re.Match[str] | None) -> ScriptSegment:
     excluded: list[Excluded] = []
     summary: dict[str, str] = {}
     anomalies: list[str] = []
+    leaks: list[Leak] = []
     for line in tap_lines:
         diag = _diagnostic(line)
         if diag is None:
@@ -241,6 +269,9 @@ def _segment(seg: _Open, end: re.Match[str] | None) -> ScriptSegment:
         elif kind == "excluded":
             excluded.append(Excluded(pairs.get("block", ""), pairs.get("reason", ""),
                                      pairs.get("why", "")))
+        elif kind == "leak":
+            leaks.append(Leak(pairs.get("op", ""), pairs.get("invariant", ""), pairs.get("zone", ""),
+                              pairs.get("before", ""), pairs.get("after", ""), seg.script))
         else:
             summary.update(pairs)
     return ScriptSegment(
@@ -251,7 +282,7 @@ def _segment(seg: _Open, end: re.Match[str] | None) -> ScriptSegment:
         lines=tuple(tap_lines),
         tap=ktap.parse(tap_lines, name=seg.script),
         metrics=tuple(metrics), facts=facts, excluded=tuple(excluded),
-        summary=summary, anomalies=tuple(anomalies),
+        summary=summary, anomalies=tuple(anomalies), leaks=tuple(leaks),
     )
 
 
@@ -299,8 +330,13 @@ def find_trouble(lines: list[str], script_at: list[str] | None = None,
     """
     shown = shown or lines
     found = []
+    busy = 0
     for i, line in enumerate(lines):
         kind = classify_trouble(line)
+        if kind is None and not line.lstrip().startswith("#") and PFNS_BUSY_RE.search(line):
+            busy += 1
+            if busy == PFNS_BUSY_STORM + 1:
+                kind = "pfns-busy-storm"
         if kind is None:
             continue
         lo, hi = max(0, i - CONTEXT_BEFORE), min(len(lines), i + CONTEXT_AFTER + 1)

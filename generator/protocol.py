@@ -16,20 +16,30 @@ key=value pairs; keys are [a-z0-9_]+, values contain no spaces):
              [drain_ns=N]
     # fact <key>=<value> ...      guest facts (block_size_bytes, pageblock_pages, ncpu, ...)
     # excluded block=memoryN reason=<EINVAL|EBUSY|...> why=<word>
+    # leak op=<label> invariant=<isolate|pcp_batch|cma_used|memfree|console>
+           zone=<zone, zone@node, CMA area, or all> before=<v> after=<v>
     # summary script=<name> key=value ...
 
 What the generated scripts (generator/selftests.py) print in these shapes:
 
     test=      the TAP description of the point the op belongs to:
-               offline/<block>/r<round>/<idle|churn>, cma/<area>/<pages>/<idle|churn>,
+               offline/<block>/r<round>/<idle|churn|settled|onset>, cma/<area>/<pages>/<idle|churn>,
                race/<block>/r<round>; probe/<block> (isolation-race.sh's probe and
                excluded blocks) has no TAP point
     fact keys  block_size_bytes pageblock_pages page_size ncpu; clock=<date|adjtimex|uptime>
                clock_overhead_us (latencies include about that much);
                profiler=<function_profile|off> traced=<f,g,...> why=<word>;
-               churn=<file|anon> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
+               churn=<file|anon|mixed> churn_workers churn_mb; blocks=<memoryN,...> excluded=<n>;
                cma_area cma_count cma_order_per_bit cma_base_pfn
-    summary    script pass fail skip ops timeouts, plus blocks excluded rounds
+    leak       an invariant an operation did not give back (templates/kselftest
+               drainlab_lib.sh dl_inv_check): op= is the test point (plus /<rep>
+               for a CMA allocation); isolate = Isolate pageblocks of
+               /proc/pagetypeinfo, pcp_batch = the pcp batch of every CPU
+               (comma-separated) in /proc/zoneinfo, cma_used = debugfs
+               cma/<area>/used, memfree = MemFree KiB (lower than the tolerance
+               allows), console = kernel log lines with WARNING:, BUG: or
+               "page type is"
+    summary    script pass fail skip ops timeouts leaks, plus blocks excluded rounds
                (memory scripts) or area allocs alloc_ok (cma-stress); skipped_all=1
                on a "1..0 # SKIP" run
 
@@ -61,7 +71,7 @@ BEGIN_RE = re.compile(r"DRAINLAB: begin (?P<script>\S+)")
 END_RE = re.compile(r"DRAINLAB: end (?P<script>\S+) rc=(?P<rc>-?\d+) ms=(?P<ms>\d+)")
 DONE_RE = re.compile(r"DRAINLAB: done\b")
 
-DIAG_RE = re.compile(r"^#\s*(?P<kind>metric|fact|excluded|summary)\s+(?P<body>.*)$")
+DIAG_RE = re.compile(r"^#\s*(?P<kind>metric|fact|excluded|summary|leak)\s+(?P<body>.*)$")
 PAIR_RE = re.compile(r"([a-z0-9_]+)=(\S*)")
 
 # Functions the profiler counts around each operation. Ones missing from the

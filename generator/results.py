@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import ktap
-from generator.collect import ConsoleReport, Metric, ScriptSegment, Trouble
+from generator.collect import ConsoleReport, Leak, Metric, ScriptSegment, Trouble
 from generator.errors import InfraError, UserError
 from generator.protocol import PROBE_PREFIX
 
@@ -34,6 +34,9 @@ STAGES = ("apply", "build", "initramfs", "boot", "test")
 # Kernel messages that mean the guest crashed, and ones that mean it stopped making progress.
 CRASH_KINDS = frozenset({"panic", "oops", "bug"})
 HANG_KINDS = frozenset({"soft-lockup", "hung-task", "rcu-stall"})
+# Kernel messages that mean the tested code misbehaved but the run went on: FAIL.
+FAIL_KINDS = frozenset({"warning", "page-type", "pfns-busy-storm"})
+LEAK_POINT = "leak"  # <script>.leak.<op>.<invariant>.<zone>: a '# leak' line (protocol.py)
 
 
 class RunStatus(enum.StrEnum):
@@ -153,6 +156,7 @@ class RunResult:
     facts: dict[str, str] = field(default_factory=dict)
     excluded: tuple[ExcludedBlock, ...] = ()
     trouble: tuple[Trouble, ...] = ()
+    leaks: tuple[Leak, ...] = ()  # invariants operations did not give back (a FAIL)
     boot_uptime: float | None = None
     console_tail: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
@@ -327,6 +331,7 @@ def build_run_result(meta: RunMeta, stages: Sequence[StageResult],
         facts=dict(console.facts) if console else {},
         excluded=tuple(x for s in scripts for x in _excluded(s)),
         trouble=console.trouble if console else (),
+        leaks=tuple(leak for s in scripts for leak in s.leaks),
         boot_uptime=console.boot_uptime if console else None,
         console_tail=console.tail if console else (),
     )
@@ -350,12 +355,13 @@ def _boot_point(console: ConsoleReport) -> TestPoint:
 
 
 def _kernel_point(console: ConsoleReport) -> TestPoint:
-    """Kernel log check. WARNING = the tested code misbehaved (FAIL); a crash or
-    lockup stopped the run (ERROR, like the watchdog)."""
+    """Kernel log check. WARNING, "page type is", a "PFNs busy" storm = the
+    tested code misbehaved (FAIL); a crash or lockup stopped the run (ERROR,
+    like the watchdog)."""
     if not console.trouble:
         return TestPoint(f"{ROOT}.kernel", "PASS")
     kinds = {t.kind for t in console.trouble}
-    status = "FAIL" if kinds == {"warning"} else "ERROR"
+    status = "FAIL" if kinds <= FAIL_KINDS else "ERROR"
     first = console.trouble[0]
     where = f" during {first.script}" if first.script else ""
     msg = f"{len(console.trouble)} kernel message(s): {first.line}{where}"
@@ -385,8 +391,25 @@ def script_points(seg: ScriptSegment) -> list[TestPoint]:
                else "metric names a test with no result line")
         points.append(TestPoint(_point_path(prefix, [name]), "ERROR",
                                 _op_seconds(tuple(named)), why, tuple(named)))
+    points.extend(leak_points(seg, prefix))
     whole = _script_point(seg, prefix, [t for _, t in leaves])
     return points + ([whole] if whole else [])
+
+
+def leak_points(seg: ScriptSegment, prefix: str) -> list[TestPoint]:
+    """One FAIL point per '# leak' line: <prefix>.leak.<op...>.<invariant>.<zone>.
+
+    The failure kind "leak": an operation (even a failed one) left a pageblock
+    isolated, a pcp list disabled, CMA pages allocated, memory missing or new
+    kernel trouble behind (templates/kselftest drainlab_lib.sh dl_inv_check).
+    """
+    points = []
+    for leak in seg.leaks:
+        path = _point_path(prefix, [LEAK_POINT, leak.op, leak.invariant, leak.zone])
+        msg = (f"leak: {leak.invariant} of {leak.zone} was {leak.before}, "
+               f"{leak.after} after {leak.op}")
+        points.append(TestPoint(path, "FAIL", None, msg))
+    return points
 
 
 def _point_path(prefix: str, names: Sequence[str]) -> str:

@@ -64,6 +64,11 @@ class Profile:
     race_rounds: int
     settle_rounds: int  # idle rounds right after churn stops (full pcp lists)
     pcp_high_fraction: int  # vm.percpu_pagelist_high_fraction while testing; 0 = default
+    onset_rounds: int = 0  # rounds whose churn starts right as each offline starts
+    onset_mb: int = 8  # MiB per pass of an onset round's churn workers
+    # Kconfig fragments (file names in generator/kconfig/) merged into the
+    # selftests' config: they change the kernel, so its cache key.
+    kconfig: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,13 @@ _INT_MINIMUM = {
     "race_rounds": 1,
     "settle_rounds": 0,
     "pcp_high_fraction": 0,
+    "onset_rounds": 0,
+    "onset_mb": 1,
 }
+# Keys a profile may leave out (their defaults are in Profile).
+_OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig"})
+KCONFIG_DIR = paths.PACKAGE_DIR / "kconfig"
+FRAGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.config$")
 _INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
 
 
@@ -128,20 +139,51 @@ def _parse_profile(name: str, raw: Any) -> Profile:
     if not isinstance(raw, dict):
         raise _bad(where, "must be a mapping of parameters")
     wanted = {f.name for f in fields(Profile)} - {"name"}
-    missing, unknown = wanted - raw.keys(), raw.keys() - wanted
+    missing, unknown = wanted - raw.keys() - _OPTIONAL, raw.keys() - wanted
     if missing:
         raise _bad(where, f"missing {', '.join(sorted(missing))}")
     if unknown:
         raise _bad(where, f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     if not isinstance(raw["description"], str) or not raw["description"].strip():
         raise _bad(where, "description must be a non-empty string")
-    ints = {key: _check_int(where, key, raw[key]) for key in _INT_MINIMUM}
+    ints = {key: _check_int(where, key, raw[key]) for key in _INT_MINIMUM if key in raw}
     return Profile(
         name=name,
         description=raw["description"].strip(),
         cma_sizes=_check_sizes(where, raw["cma_sizes"]),
+        kconfig=_check_fragments(where, raw.get("kconfig", [])),
         **ints,
     )
+
+
+def _check_fragments(where: str, value: Any) -> tuple[str, ...]:
+    """kconfig: a list of fragment file names that exist in generator/kconfig/."""
+    if not isinstance(value, list):
+        raise _bad(where, f"kconfig must be a list of fragment names, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not FRAGMENT_RE.match(name):
+            raise _bad(where, f"kconfig entries must be file names like debug.config, got {name!r}")
+        if not (KCONFIG_DIR / name).is_file():
+            raise _bad(where, f"kconfig fragment {name} is not in {KCONFIG_DIR}")
+    return tuple(value)
+
+
+def kconfig_lines(profile: Profile) -> list[str]:
+    """The option lines of the profile's kconfig fragments, in order.
+
+    Shape: ["CONFIG_DEBUG_KERNEL=y", ...]; comments and blank lines dropped.
+    Raise: InfraError when a fragment cannot be read.
+    """
+    lines: list[str] = []
+    for name in profile.kconfig:
+        try:
+            text = (KCONFIG_DIR / name).read_text()
+        except OSError as err:
+            raise InfraError(f"cannot read {KCONFIG_DIR / name}: {err.strerror}",
+                             "restore the fragment") from err
+        lines += [ln.strip() for ln in text.splitlines()
+                  if ln.strip() and (not ln.startswith("#") or ln.endswith(" is not set"))]
+    return lines
 
 
 def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
@@ -173,7 +215,7 @@ def settings_timeout(profile: Profile) -> int:
     """
     per_timeout = profile.op_timeout_s + TIMEOUT_SLACK_S
     blocks, probed = profile.max_blocks, profile.max_blocks + EXTRA_PROBED_BLOCKS
-    rounds = profile.idle_rounds + profile.rounds + profile.settle_rounds
+    rounds = profile.idle_rounds + profile.rounds + profile.settle_rounds + profile.onset_rounds
     mem = (blocks * rounds * 2 + probed) * TYPICAL_OP_S
     mem += blocks * profile.max_timeouts * per_timeout
     points = len(profile.cma_sizes) * 2  # each size idle, then under churn
@@ -200,6 +242,7 @@ def _context(profile: Profile, dirname: str, timeout_s: int) -> dict[str, Any]:
         "test_files": TEST_FILES,
         # Shell word lists are built here so templates only paste text.
         "cma_sizes_words": " ".join(str(size) for size in profile.cma_sizes),
+        "kconfig_lines": kconfig_lines(profile),
     }
 
 

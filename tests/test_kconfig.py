@@ -127,3 +127,38 @@ def test_a_merge_config_failure_names_its_cause(real_tree: Path, tmp_path: Path,
     log = Path(line.rsplit("full output in ", 1)[1])
     assert log.parent == tmp_path / "cache" / "logs"
     assert "Merging rel/config" in log.read_text()
+
+
+def _profile_config(tmp_path: Path, profile: str) -> Path:
+    from generator import selftests
+
+    return selftests.render_selftests(tmp_path / profile, profile).directory / "config"
+
+
+def test_debug_profile_fragment_changes_the_config_inputs_key(tmp_path: Path) -> None:
+    """The debug profile's kconfig fragment reaches the selftests' config, so the
+    cached .config (and with it the build dir and kernel keys) differ from quick's."""
+    quick, debug = _profile_config(tmp_path, "quick"), _profile_config(tmp_path, "debug")
+    assert kconfig.parse_config(debug.read_text()).items() >= {
+        "CONFIG_DEBUG_KERNEL": "y", "CONFIG_DEBUG_VM": "y"}.items()
+    assert "CONFIG_DEBUG_VM" not in kconfig.parse_config(quick.read_text())
+    frags = (kconfig.DEFAULT_FRAGMENT,)
+    key_quick = kconfig._inputs_key(tmp_path, "tree", (*frags, quick))
+    key_debug = kconfig._inputs_key(tmp_path, "tree", (*frags, debug))
+    assert key_quick != key_debug
+    # An edit of the fragment file itself changes the key too (its text is in the config).
+    assert kconfig._inputs_key(tmp_path, "tree", (*frags, quick)) == key_quick
+
+
+@pytest.mark.realtree
+def test_real_debug_profile_builds_a_different_kernel_config(src: Path, tmp_path: Path) -> None:
+    quick = kconfig.make_config(src, [_profile_config(tmp_path, "quick")], tree_id="debug-key-test")
+    debug = kconfig.make_config(src, [_profile_config(tmp_path, "debug")], tree_id="debug-key-test")
+    final = kconfig.parse_config(debug.path.read_text())
+    assert final.get("CONFIG_DEBUG_VM") == "y" and final.get("CONFIG_DEBUG_KERNEL") == "y"
+    assert kconfig.parse_config(quick.path.read_text()).get("CONFIG_DEBUG_VM", "n") == "n"
+    assert debug.sha256 != quick.sha256 and debug.short != quick.short
+    assert ("CONFIG_DEBUG_VM", "y") in debug.requested
+    from generator import build
+
+    assert build.kernel_cache_path(debug, "k" * 16) != build.kernel_cache_path(quick, "k" * 16)

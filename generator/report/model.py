@@ -11,8 +11,9 @@ Comparison (plain frozen dataclasses, rendered by txt/md/html/summary):
            drains      __drain_all_pages calls per successful operation (exact)
            drain_us    time spent in __drain_all_pages per operation (us)
   health   per variant: runs that failed, hung, crashed (oops/panic/BUG), or
-           printed a kernel WARNING, and operations that failed or timed
-           out, each k/n with an exact 95% interval
+           printed a kernel WARNING, runs with a leak (an invariant an
+           operation did not give back), and operations that failed or
+           timed out, each k/n with an exact 95% interval
 
 Operations are pooled over trials and blocks. cma_free and probe passes are
 not compared (they are bookkeeping, not the operations the placements
@@ -35,7 +36,7 @@ METRICS = (
 EXACT = frozenset({"drains"})
 COMPARED_OPS = ("offline", "online", "cma_alloc")
 _KEY_OP = {"offline": "offline", "online": "online", "cma_alloc": "cma"}
-_COND_ORDER = ("idle", "churn", "settled", "race")
+_COND_ORDER = ("idle", "churn", "settled", "onset", "race")
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,12 @@ class Health:
     warning: stats.Rate
     op_fail: stats.Rate
     op_timeout: stats.Rate
+    leak: stats.Rate
 
     def rates(self) -> list[tuple[str, stats.Rate]]:
         return [("failed runs", self.fail), ("hung runs", self.hang),
                 ("crashed runs", self.crash), ("WARNING runs", self.warning),
+                ("leak runs", self.leak),
                 ("failed ops", self.op_fail), ("timed-out ops", self.op_timeout)]
 
 
@@ -148,6 +151,7 @@ def health(variant: str, runs: Sequence[RunResult]) -> Health:
         warning=stats.rate(sum("warning" in k for k in kinds), n),
         op_fail=stats.rate(sum(not m.ok and m.result != "timeout" for m in ops), len(ops)),
         op_timeout=stats.rate(sum(m.result == "timeout" for m in ops), len(ops)),
+        leak=stats.rate(sum(bool(r.leaks) for r in runs), n),
     )
 
 

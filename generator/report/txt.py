@@ -91,8 +91,9 @@ def _health_lines(cmp: Comparison) -> list[str]:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(h.statuses.items()))
         lines.append(f"{h.variant}: {h.runs} runs ({statuses})")
         pairs = h.rates()
-        for left, right in zip(pairs[0::2], pairs[1::2], strict=True):
-            lines.append(f"  {left[0]:<17}{_rate(left[1]):<17} {right[0]:<17}{_rate(right[1])}")
+        for i in range(0, len(pairs), 2):  # two per line; an odd last one alone
+            row = "  " + " ".join(f"{name:<17}{_rate(rate):<17}" for name, rate in pairs[i:i + 2])
+            lines.append(row.rstrip())
     return lines
 
 
