@@ -12,9 +12,9 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from generator import ops, paths, render
@@ -114,6 +114,7 @@ def build_initramfs(
     dirname: str | None = None,
     timeout_s: int | None = None,
     busybox: Path | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Initramfs:
     """An initramfs running TEST_PROGS (relative to SELFTESTS_DIR) from /init.
 
@@ -121,6 +122,9 @@ def build_initramfs(
     directory's own name); content_hash is the bundle's hash (computed from
     the files when not given). timeout_s bounds each program in the guest
     (busybox timeout); the host watchdog in vm.boot() bounds the whole boot.
+    extra_files maps paths relative to /kselftest ("memory-hotplug/x.sh") to
+    contents: files taken from the tree under test at run time (the tree's own
+    selftests), installed executable beside the bundle.
     With selftests_dir None and no programs, /init only boots and powers off
     (the KVM probe and boot smoke tests use that).
     """
@@ -138,9 +142,17 @@ def build_initramfs(
         raise UserError("test programs given without a selftests directory", "pass selftests_dir")
     init_text = render_init(test_progs, dirname or "", timeout_s)
 
+    extras = sorted((extra_files or {}).items())
+    for rel, _ in extras:
+        parts = PurePosixPath(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts or (dirname and parts[0] == dirname):
+            raise UserError(f"bad initramfs extra file path {rel!r}",
+                            "use a relative path outside the bundle")
     h = hashlib.sha256()
     for part in (content_hash or "-", dirname or "-", init_text, hashlib.sha256(bb_bytes).hexdigest()):
         h.update(part.encode() + b"\0")
+    for rel, data in extras:
+        h.update(b"extra\0" + rel.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode() + b"\0")
     key = h.hexdigest()
     dest = initramfs_cache() / f"{key[:24]}.cpio"
     if dest.exists():
@@ -159,6 +171,14 @@ def build_initramfs(
         prefix = f"{TEST_ROOT.lstrip('/')}/{dirname}"
         entries.append(CpioEntry(prefix, stat.S_IFDIR | 0o755))
         entries += _tree_entries(selftests_dir, prefix)
+    made = {TEST_ROOT.lstrip("/")}
+    for rel, data in extras:
+        path = f"{TEST_ROOT.lstrip('/')}/{rel}"
+        for parent in reversed(PurePosixPath(path).parents[:-1]):
+            if str(parent) not in made:
+                made.add(str(parent))
+                entries.append(CpioEntry(str(parent), stat.S_IFDIR | 0o755))
+        entries.append(CpioEntry(path, stat.S_IFREG | 0o755, data))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(f".tmp{os.getpid()}")

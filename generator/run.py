@@ -32,6 +32,9 @@ from generator.shard import ShardSpec, shard_pairs
 from generator.worktree import Worktree
 
 BOOT_MARGIN_S = 120  # boot + /init + power-off on top of the scripts' own bound
+# The tree's own selftests that templates/kselftest/tree-mem-on-off.sh runs,
+# relative to tools/testing/selftests (and to the guest's /kselftest).
+TREE_SELFTESTS = ("memory-hotplug/mem-on-off-test.sh",)
 # Checked before any work, so a missing tool costs a second, not a cold build.
 RUN_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl", "busybox", "qemu-system-x86_64")
 
@@ -229,13 +232,27 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
     return result
 
 
+def tree_selftests(src: Path) -> dict[str, bytes]:
+    """The tree's own selftests run beside ours: path under the guest's
+    /kselftest -> contents, read from the checkout SRC (the tree under test)
+    at run time, never kept in this repository. A tree without one gives {}
+    (tree-mem-on-off.sh then skips)."""
+    out = {}
+    for rel in TREE_SELFTESTS:
+        path = src / "tools/testing/selftests" / rel
+        if path.is_file():
+            out[rel] = path.read_bytes()
+    return out
+
+
 def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -> Prepared:
     selftests = render_selftests(request.results_dir / "kselftest", request.profile)
     printer.event("config", "tinyconfig + drainlab.config + selftests config")
     config = kconfig.make_config(wt.path, [selftests.directory.absolute() / "config"], tree_id=wt.base)
     initrd = initramfs.build_initramfs(selftests.directory, selftests.test_progs,
                                        selftests.content_hash, selftests.dirname,
-                                       timeout_s=selftests.timeout_s)
+                                       timeout_s=selftests.timeout_s,
+                                       extra_files=tree_selftests(wt.path))
     params = vm.QemuParams(smp=request.smp) if request.smp else vm.QemuParams()
     watchdog = request.watchdog_s or selftests.timeout_s * len(selftests.test_progs) + BOOT_MARGIN_S
     return Prepared(wt.user_tree, wt.base, version, selftests, config, initrd, params, watchdog)

@@ -26,7 +26,11 @@ PROFILES_FILE = paths.PACKAGE_DIR / "profiles.yaml"
 TEMPLATE_SUBDIR = "kselftest"
 # Run order of the tests (kselftest-list.txt keeps it): plain offline first,
 # so a kernel that cannot offline at all fails there with the clearest output.
-TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh")
+# error-paths.sh fails operations on purpose (each must leave no state); the
+# tree's own selftest (tree-mem-on-off.sh) goes last: it offlines and onlines
+# blocks of every zone, which must not change what our scripts see.
+TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh",
+              "tree-mem-on-off.sh")
 TEST_FILES = ("drainlab_lib.sh",)
 DATA_FILES = ("Makefile", "config", "settings", "README")
 DIRNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -218,7 +222,10 @@ def settings_timeout(profile: Profile) -> int:
     cma = points * profile.cma_reps * 2 * TYPICAL_OP_S + points * profile.max_timeouts * per_timeout
     race = (probed * 2 + blocks * profile.race_rounds * 4) * TYPICAL_OP_S
     race += blocks * profile.max_timeouts * 2 * per_timeout  # offline and alloc may both time out
-    worst = SETUP_S + max(mem, cma, race)
+    # error-paths.sh: a probe, the other blocks out and back, two cycles, and
+    # up to three killed or finished offlines of a full block, each with a refill.
+    errors = (probed * 2 + 8 + 3 * 3) * TYPICAL_OP_S + blocks * per_timeout
+    worst = SETUP_S + max(mem, cma, race, errors)
     return math.ceil(worst / TIMEOUT_STEP_S) * TIMEOUT_STEP_S
 
 

@@ -113,6 +113,24 @@ def test_build_contents_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             != initramfs.build_initramfs(d, ["run.sh"], "h2").key)
 
 
+def test_tree_files_go_beside_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree's own selftest, read at run time, is installed executable under
+    /kselftest/<its dir>/ and is part of the cache key."""
+    need_tool("busybox")
+    monkeypatch.setenv("DRAINLAB_CACHE", str(tmp_path / "cache"))
+    d = selftests(tmp_path)
+    plain = initramfs.build_initramfs(d, ["run.sh"])
+    one = initramfs.build_initramfs(d, ["run.sh"], extra_files={"memory-hotplug/t.sh": b"#!/bin/bash\n"})
+    two = initramfs.build_initramfs(d, ["run.sh"], extra_files={"memory-hotplug/t.sh": b"#!/bin/sh\n"})
+    assert len({plain.key, one.key, two.key}) == 3
+    files = read_newc(one.path.read_bytes())
+    assert files["kselftest/memory-hotplug"][0] == stat.S_IFDIR | 0o755
+    assert files["kselftest/memory-hotplug/t.sh"] == (stat.S_IFREG | 0o755, b"#!/bin/bash\n", (0, 0))
+    for bad in ("../x.sh", "/abs.sh", "drainlab/shadow.sh"):
+        with pytest.raises(UserError, match="bad initramfs extra file path"):
+            initramfs.build_initramfs(d, ["run.sh"], extra_files={bad: b""})
+
+
 def test_missing_busybox_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", path_without(tmp_path, "busybox"))
     with pytest.raises(UserError, match="busybox not found; install it: apt-get install busybox-static"):

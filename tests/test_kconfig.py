@@ -18,6 +18,8 @@ ESSENTIAL = {
     "CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE": "y", "CONFIG_KERNEL_GZIP": "y",
     "CONFIG_FUNCTION_PROFILER": "y", "CONFIG_DEBUG_FS": "y", "CONFIG_MEMORY_HOTREMOVE": "y",
     "CONFIG_MEMORY_ISOLATION": "y", "CONFIG_BLK_DEV_INITRD": "y", "CONFIG_SERIAL_8250_CONSOLE": "y",
+    # error-paths.sh refuses an offline through debugfs notifier-error-inject/memory
+    "CONFIG_NOTIFIER_ERROR_INJECTION": "y", "CONFIG_MEMORY_NOTIFIER_ERROR_INJECT": "y",
 }
 
 
@@ -69,6 +71,20 @@ def test_real_config_keeps_every_option(src: Path) -> None:
     again = kconfig.make_config(src, tree_id="stable-test-id")
     assert again.sha256 == cfg.sha256
     assert kconfig.make_config(src, tree_id="stable-test-id").path == again.path
+
+
+@pytest.mark.realtree
+def test_a_kconfig_change_changes_the_kernel_cache_key(src: Path, tmp_path: Path) -> None:
+    """Built kernels are cached per final .config: one option more or less is another kernel."""
+    from generator import build
+
+    base = kconfig.make_config(src, tree_id="key-test-id")
+    off = tmp_path / "off.config"
+    off.write_text("# CONFIG_MEMORY_NOTIFIER_ERROR_INJECT is not set\n")
+    without = kconfig.make_config(src, [off], tree_id="key-test-id")
+    assert kconfig.parse_config(without.path.read_text()).get("CONFIG_MEMORY_NOTIFIER_ERROR_INJECT") == "n"
+    assert without.sha256 != base.sha256
+    assert build.kernel_cache_path(without, "k" * 16) != build.kernel_cache_path(base, "k" * 16)
 
 
 @pytest.mark.realtree

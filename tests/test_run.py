@@ -2,8 +2,9 @@
 """The run driver's schedule: interleaved, shuffled rounds from a recorded seed."""
 
 from collections import Counter
+from pathlib import Path
 
-from generator.run import interleave
+from generator.run import interleave, tree_selftests
 
 NAMES = ["drain-per-block", "drain-per-range", "pcp-disable"]
 
@@ -25,3 +26,11 @@ def test_order_is_shuffled_and_reproducible_from_the_seed() -> None:
     assert orders[0] != orders[2], "another seed, another schedule"
     firsts = {s.variant for s in interleave(NAMES, 20, seed=1) if s.position == 1}
     assert len(firsts) > 1, "the first variant of a round changes between rounds"
+
+
+def test_tree_selftests_are_read_from_the_tree_under_test(tmp_path: Path) -> None:
+    assert tree_selftests(tmp_path) == {}, "a tree without the script gives nothing to install"
+    script = tmp_path / "tools/testing/selftests/memory-hotplug/mem-on-off-test.sh"
+    script.parent.mkdir(parents=True)
+    script.write_bytes(b"#!/bin/bash\nexit 0\n")
+    assert tree_selftests(tmp_path) == {"memory-hotplug/mem-on-off-test.sh": b"#!/bin/bash\nexit 0\n"}

@@ -93,6 +93,52 @@ def test_negative_control_is_caught(matrix: run_mod.Matrix) -> None:
     assert not matrix.unexpected, matrix.unexpected
 
 
+def _console_lines(matrix: run_mod.Matrix, variant: str, prefix: str) -> list[dict[str, str]]:
+    """key=value pairs of the console lines starting with PREFIX ('# injected', ...)."""
+    text = (matrix.results_dir / variant / "trial-1" / "console.log").read_text()
+    return [dict(kv.split("=", 1) for kv in line[len(prefix):].split() if "=" in kv)
+            for line in text.splitlines() if line.startswith(prefix + " ")]
+
+
+def test_error_paths_fail_cleanly_on_the_real_tree(matrix: run_mod.Matrix) -> None:
+    """error-paths.sh in the matrix's pcp-disable run (no build or boot of its own): a
+    notifier-refused offline, an oversized CMA allocation and a killed offline of a full
+    block each fail as injected, after isolation began, and the next operations succeed."""
+    run = by_variant(matrix)["pcp-disable"]
+    points = {p.path.split(".")[-1]: p.status for p in run.points
+              if p.path.startswith("drainlab.error-paths.errors.")}
+    assert points == {"notifier": "PASS", "oversize": "PASS", "signal": "PASS"}, run.points
+    injected = {d["test"].split("/")[-1]: d for d in _console_lines(matrix, "pcp-disable", "# injected")}
+    # The refusal came after the pageblocks were isolated and the pcp lists disabled:
+    # the error path that had to undo both ran.
+    refused = injected["notifier"]
+    assert refused["result"] == "ENOMEM" and int(refused["set_migratetype_isolate"]) > 0
+    assert refused["zone_pcp_disable"] == "1"
+    assert injected["oversize"]["result"] == "ENOMEM"
+    killed = injected["signal"]
+    assert killed["result"] == "timeout" and int(killed["set_migratetype_isolate"]) > 0
+    # Every operation after an injected failure succeeded.
+    after = [m for m in run.metrics() if m.test.startswith("errors/")]
+    assert after and all(m.result == "ok" for m in after), after
+    assert not run.trouble, run.trouble
+    # Every invariant held around each injected failure (dl_inv_check printed no "# leak").
+    assert not [leak for leak in run.leaks if leak.op.startswith("errors/")], run.leaks
+
+
+def test_the_trees_own_selftest_runs_beside_ours(matrix: run_mod.Matrix, real_tree: Path) -> None:
+    """The 6.1 tree's mem-on-off-test.sh, taken from the tree at run time, runs under busybox
+    sh; failures on blocks that are not Movable are told apart (valid_zones), none is real."""
+    assert (real_tree / "tools/testing/selftests/memory-hotplug/mem-on-off-test.sh").is_file()
+    run = by_variant(matrix)["pcp-disable"]
+    (point,) = [p for p in run.points if p.path.startswith("drainlab.tree-mem-on-off.")]
+    assert point.status == "PASS", point
+    verdict = _console_lines(matrix, "pcp-disable", "# tree-selftest")
+    assert verdict and verdict[0]["real_failures"] == "0", verdict
+    tried = _console_lines(matrix, "pcp-disable", "# tree-offline")
+    assert tried and all(t["kind"] in ("ok", "expected") for t in tried), tried
+    assert all(t["zones"] != "Movable" for t in tried if t["kind"] == "expected")
+
+
 def test_every_run_has_its_reports(matrix: run_mod.Matrix) -> None:
     import junitparser
     import kcidb_io

@@ -282,7 +282,8 @@ def test_debug_and_power_profiles() -> None:
         **quick.__dict__, "name": "", "description": "", "kconfig": ()}
     assert selftests.kconfig_lines(debug) == ["CONFIG_DEBUG_KERNEL=y", "CONFIG_DEBUG_VM=y"]
     config = selftests.render_files(debug)["config"]
-    assert config.endswith("CONFIG_POSIX_TIMERS=y\nCONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n")
+    assert config.endswith("CONFIG_MEMORY_NOTIFIER_ERROR_INJECT=y\n"
+                           "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n")
     assert selftests.render_files(quick)["config"] == config.replace(
         "CONFIG_DEBUG_KERNEL=y\nCONFIG_DEBUG_VM=y\n", "")
     assert power.onset_rounds > quick.onset_rounds and power.race_rounds > quick.race_rounds
@@ -359,12 +360,14 @@ def test_render_writes_a_kselftest_dropin(tmp_path: Path) -> None:
     assert not (out / "drainlab/stale.sh").exists(), "the directory is replaced"
     assert (out / "neighbour").is_dir(), "only <dirname> is replaced"
     assert sorted(p.name for p in b.directory.iterdir()) == sorted(b.files)
-    assert b.test_progs == ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh")
+    assert b.test_progs == ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh",
+                            "tree-mem-on-off.sh")
     for name in b.files:
         mode = stat.S_IMODE((b.directory / name).stat().st_mode)
         assert mode == (0o755 if name in b.test_progs else 0o644), name
     makefile = (b.directory / "Makefile").read_text()
-    assert re.search(r"^TEST_PROGS := mem-offline-stress.sh cma-stress.sh isolation-race.sh$", makefile, re.M)
+    progs = "mem-offline-stress.sh cma-stress.sh isolation-race.sh error-paths.sh tree-mem-on-off.sh"
+    assert re.search(rf"^TEST_PROGS := {progs}$", makefile, re.M)
     assert re.search(r"^TEST_FILES := drainlab_lib.sh$", makefile, re.M)
     assert "include ../lib.mk" in makefile
     assert (b.directory / "settings").read_text() == f"timeout={b.timeout_s}\n"
@@ -875,6 +878,127 @@ def test_race_skips_without_cma(bundle, fake_roots: Path, tmp_path: Path, busybo
     standard_machine(fake_roots)
     run = run_script(bundle, "isolation-race.sh", shell, tmp_path, busybox_path)
     assert run.rc == 4 and "CONFIG_CMA_DEBUGFS" in run.plan().directive.text, run.out
+
+
+# ------------------------------------------------------------ error-paths.sh
+
+def _inject_file(m: FakeMachine) -> Path:
+    d = m.sys / "kernel/debug/notifier-error-inject/memory/actions/MEM_GOING_OFFLINE"
+    d.mkdir(parents=True)
+    (d / "error").write_text("0\n")
+    return d / "error"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_error_paths_fail_when_the_failure_does_not_happen(bundle, fake_roots: Path, tmp_path: Path,
+                                                           busybox_path: str, shell: str) -> None:
+    """A fake kernel that ignores the injected error and hands out more CMA than the area
+    holds: both points fail; offlines that always beat the kill make the signal point a SKIP."""
+    m = standard_machine(fake_roots)
+    inject = _inject_file(m)
+    cma = m.cma_area(count=16384)
+    # Kills long after the fake's instant writes: every offline ends first, even on a loaded host.
+    run = run_script(bundle, "error-paths.sh", shell, tmp_path, busybox_path, DRAINLAB_CHURN="file",
+                     DRAINLAB_KILL_MS="40000")
+    assert run.rc == 1, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
+    notifier, oversize, signal_ = run.results()
+    assert run.plan().expected_tests == 3
+    assert (notifier.description, notifier.ok) == ("errors/memory12/notifier", False)
+    assert notifier.directive.text == "offline succeeded despite the injected -ENOMEM"
+    assert (oversize.description, oversize.ok) == ("errors/cma/reserved/oversize", False)
+    assert "allocation of 16385 pages from a 16384-page area succeeded" in oversize.directive.text
+    assert signal_.description == "errors/memory12/signal" and signal_.skip
+    assert "ended before the kill" in signal_.directive.text
+    # Three tries with shorter and shorter kills, each refilling the block.
+    kills = re.findall(r"^# injected test=errors/memory12/signal .* kill_after_ms=(\d+) try=(\d)",
+                       run.out, re.M)
+    assert kills == [("40000", "1"), ("10000", "2"), ("2500", "3")]
+    # The injected failures are comments, never metrics: they are not the kernel failing.
+    assert "result=timeout" not in run.out
+    assert all(d["test"] != "errors/memory12/notifier" or d["op"] != "offline" or d["result"] == "ok"
+               for d in run.diags("metric"))
+    # The other Movable blocks went out for the fill and came back; the hole stayed.
+    assert re.search(r"^# stays test=errors/memory12/signal op=offline .*result=EINVAL block=memory15",
+                     run.out, re.M)
+    for n in (13, 14):
+        assert (m.memdir / f"memory{n}/state").read_text() == "online_movable\n"
+    assert inject.read_text() == "0\n", "the injected error is reset"
+    assert (cma / "free").read_text() == "16384\n", "cleanup frees the whole area"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_error_paths_skip_what_the_kernel_lacks(bundle, fake_roots: Path, tmp_path: Path,
+                                                busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(bundle, "error-paths.sh", shell, tmp_path, busybox_path, DRAINLAB_CHURN="anon")
+    assert run.rc == 0, run.out
+    assert [(r.description, r.skip) for r in run.results()] == [
+        ("errors/memory12/notifier", True), ("errors/cma/oversize", True), ("errors/memory12/signal", True)]
+    texts = [r.directive.text for r in run.results()]
+    assert "needs CONFIG_MEMORY_NOTIFIER_ERROR_INJECT" in texts[0]
+    assert "needs CONFIG_CMA_DEBUGFS" in texts[1] and "not on tmpfs" in texts[2]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_error_paths_fail_every_point_when_the_probe_fails(bundle, fake_roots: Path, tmp_path: Path,
+                                                           busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots, memory12="dir")
+    run = run_script(bundle, "error-paths.sh", shell, tmp_path, busybox_path)
+    assert run.rc == 1, run.out
+    assert [r.ok for r in run.results()] == [False] * 3
+    assert all(r.directive.text.startswith("probe of memory12: offline EISDIR") for r in run.results())
+
+
+# --------------------------------------------------------- tree-mem-on-off.sh
+
+def _tree_script(tmp_path: Path, body: str, rc: int) -> Path:
+    """A stand-in for the tree's mem-on-off-test.sh (the real one writes the host's /sys):
+    the lines the real one prints, then its exit status."""
+    script = tmp_path / "mem-on-off-test.sh"
+    script.write_text("#!/bin/bash\n" + "".join(f"echo '{line}'\n" for line in body.splitlines())
+                      + 'echo "uid=$UID" >&2\n' + f"exit {rc}\n")
+    return script
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("lines, rc, ok, verdict", [
+    ("online->offline memory0\n-> Failure\nonline->offline memory12\n-> Success", 0, True,
+     "real_failures=0 expected_failures=1"),
+    # memory0 is DMA32: its failure is expected, even when it made the script exit 1.
+    ("online->offline memory0\n-> Failure\n\t\t FAILED - unable to offline some memory blocks, device busy?",
+     1, True, "real_failures=0 expected_failures=1"),
+    ("online->offline memory0\n-> Failure\nonline->offline memory12\n-> Failure", 1, False,
+     "real_failures=1 expected_failures=1"),
+    ("13: unexpected success", 1, False, "real_failures=1 expected_failures=0"),
+    ("something went wrong", 1, False, "real_failures=0 expected_failures=0"),
+])
+def test_tree_selftest_tells_expected_from_real_failures(bundle, fake_roots: Path, tmp_path: Path,
+                                                         busybox_path: str, shell: str, lines: str,
+                                                         rc: int, ok: bool, verdict: str) -> None:
+    standard_machine(fake_roots)
+    script = _tree_script(tmp_path, lines, rc)
+    run = run_script(bundle, "tree-mem-on-off.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_TREE_TEST=str(script))
+    assert run.rc == (0 if ok else 1), run.out
+    (point,) = run.results()
+    assert point.description.startswith("memory-hotplug/mem-on-off-test.sh") and point.ok == ok
+    assert f"# tree-selftest rc={rc} {verdict}" in run.out
+    assert "# uid=0" in run.out, "the script's output, stderr too, is kept as # lines with $UID set"
+    if "memory12\n-> Failure" in lines:
+        assert "# tree-offline block=memory12 result=Failure zones=Movable kind=real" in run.out
+        assert "real failures: memory12" in run.out
+    if "memory0\n-> Failure" in lines:
+        assert "# tree-offline block=memory0 result=Failure zones=DMA32 kind=expected" in run.out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_tree_selftest_skips_without_the_script(bundle, fake_roots: Path, tmp_path: Path,
+                                                busybox_path: str, shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(bundle, "tree-mem-on-off.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_TREE_TEST=str(tmp_path / "absent.sh"))
+    assert run.rc == 4 and "the tree under test has none" in run.plan().directive.text, run.out
 
 
 # ------------------------------------------------- invariants (dl_inv_check)
