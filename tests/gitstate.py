@@ -4,6 +4,7 @@
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ def run_gen(*args: str | bytes, cwd: Path, env: dict[str, str] | None = None,
                           timeout=timeout, env={**os.environ, **(env or {})})
     assert "Traceback" not in proc.stderr, (args, proc.stderr[-3000:])
     return GenRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def as_from_a_terminal() -> None:
+    """preexec_fn for a child that must take Ctrl-C as a terminal user's gen does.
+
+    A shell without job control starts background commands with SIGINT and
+    SIGQUIT ignored, and an ignored signal stays ignored across exec; Python
+    then never installs its KeyboardInterrupt handler. A suite launched that
+    way (`./bootstrap.sh test &`, some CI runners) would send a SIGINT nobody
+    hears, and a test of what Ctrl-C does would see only runs that finished.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def assert_one_line_error(run: GenRun, *needles: str, code: int = 2) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitstate import assert_one_line_error, git, make_repo, run_gen, snapshot
+from gitstate import as_from_a_terminal, assert_one_line_error, git, make_repo, run_gen, snapshot
 
 FIXTURE = Path(__file__).parent / "data" / "fake_linux"
 NO_IDENTITY = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
@@ -185,7 +185,8 @@ def test_ctrl_c_leaves_the_tree_as_it_was(fake_tree: Path, tmp_path: Path) -> No
         proc = subprocess.Popen(
             [sys.executable, "-m", "generator.cli", "--variant", "no-drain", "--tree",
              str(fake_tree), "--no-checkpatch", "--no-selftests"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=as_from_a_terminal)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
