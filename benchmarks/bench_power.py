@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Power of the stress tests: how often each known-bad kernel is caught, per boot.
+
+Like a test suite's mutation score, per bug class. Boots each known-bad
+kernel N times on the default 6.1 tree and prints its detection rate with an
+exact 95% interval (Clopper-Pearson, scipy binomtest), next to each good
+placement's false-alarm rate:
+
+  no-drain         the catalog's negative control: nothing drains during isolation
+  drain-per-block  the v5.8 shape: a drain after each isolated pageblock, none on
+                   the offline retry (the race v5.9 fixed: a page freed to a
+                   pcplist after its pageblock's drain)
+  leak-isolate     a test-only kernel (benchmarks/leak_series.py, never a catalog
+                   variant): a refused offline leaves its range isolated
+
+A boot "catches" a kernel when its run is not PASS (a failed test point, a
+leak, a timeout, a hang, a crash). Everything runs through `gen run`, which
+interleaves the kernels per round, caches them, and resumes: re-running the
+same command skips every boot already recorded, so a cut-short benchmark
+is finished by running it again.
+
+    gen run --variants no-drain,drain-per-block --extra-series LEAK --trials BAD
+    gen run --variants <placements> --trials GOOD                  (quick profile)
+    gen run --variants drain-per-block,drain-again --trials V58    (each --v58-profile)
+
+drain-again is drain-per-block plus the retry drain (the v5.9 fix): under the
+workloads aimed at the v5.8 race it is the placement whose false alarms matter.
+Heavy: run it under flock /tmp/drainlab-heavy.lock.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import leak_series
+
+from generator.report.stats import rate
+from generator.results import RunResult, RunStatus, read_results
+
+GEN = Path(sys.executable).with_name("gen")
+BAD = ("no-drain", "drain-per-block")
+V58 = "drain-per-block"
+V58_FIXED = "drain-again"
+PLACEMENTS = ("drain-again", "drain-per-range", "drain-per-zone", "drain-in-callers", "pcp-disable")
+
+
+@dataclass(frozen=True)
+class Row:
+    kernel: str
+    profile: str
+    bad: bool
+    runs: tuple[RunResult, ...]
+
+    @property
+    def caught(self) -> int:
+        return sum(1 for r in self.runs if r.status != RunStatus.PASS)
+
+
+def how_caught(runs: tuple[RunResult, ...]) -> str:
+    """'fail 18 (TIMEOUT 17, leak 1), hang 2': run verdicts, and per failed run the
+    kind of its first failed test point (the word its TAP message starts with)."""
+    verdicts = Counter(r.status.value for r in runs if r.status != RunStatus.PASS)
+    kinds: Counter[str] = Counter()
+    for run in runs:
+        if run.status != RunStatus.FAIL:
+            continue
+        failed = [p for p in run.points if p.status == "FAIL"]
+        first = failed[0].message.split()[0] if failed and failed[0].message.split() else "?"
+        kinds["leak" if "leak" in first.lower() else first] += 1
+    parts = []
+    for verdict, n in verdicts.most_common():
+        detail = ", ".join(f"{k} {m}" for k, m in kinds.most_common()) if verdict == "fail" else ""
+        parts.append(f"{verdict} {n}" + (f" ({detail})" if detail else ""))
+    return ", ".join(parts) or "-"
+
+
+def guest_seconds(runs: tuple[RunResult, ...]) -> str:
+    times = [s.seconds for r in runs for s in r.stages if s.name == "test" and s.seconds]
+    return f"{statistics.median(times):.0f}" if times else "-"
+
+
+def table(rows: list[Row]) -> str:
+    head = (f"{'kernel':<16} {'profile':<8} {'class':<9} {'caught':>7}  {'rate':>5}  "
+            f"{'exact 95% CI':<15} {'guest s':>7}  how caught")
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        r = rate(row.caught, len(row.runs))
+        share = f"{r.k / r.n:.2f}" if r.n else "-"
+        lines.append(f"{row.kernel:<16} {row.profile:<8} {'bad' if row.bad else 'placement':<9} "
+                     f"{f'{r.k}/{r.n}':>7}  {share:>5}  [{r.low:.3f}, {r.high:.3f}]  "
+                     f"{guest_seconds(row.runs):>7}  {how_caught(row.runs)}")
+    lines.append("caught = boots whose run is not PASS; for a placement that is a false alarm.")
+    return "\n".join(lines)
+
+
+def gen_run(variants: list[str], trials: int, profile: str, results: Path, seed: int,
+            extra: list[Path]) -> int:
+    argv = [str(GEN), "run", "--variants", ",".join(variants), "--trials", str(trials),
+            "--profile", profile, "--results", str(results), "--seed", str(seed), "--quiet"]
+    for directory in extra:
+        argv += ["--extra-series", str(directory)]
+    print("$", " ".join(argv), flush=True)
+    start = time.monotonic()
+    done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL)
+    print(f"  exit {done.returncode} after {time.monotonic() - start:.0f} s", flush=True)
+    return done.returncode
+
+
+def recorded(results: Path, kernel: str) -> tuple[RunResult, ...]:
+    runs = []
+    for path in sorted(results.glob(f"{kernel}/trial-*/results.json")):
+        runs.append(read_results(path))
+    return tuple(sorted(runs, key=lambda r: r.meta.trial))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bad-trials", type=int, default=20, help="boots per known-bad kernel")
+    parser.add_argument("--good-trials", type=int, default=3, help="boots per good placement")
+    parser.add_argument("--placements", default=",".join(PLACEMENTS))
+    parser.add_argument("--profile", default="quick", help="profile of the main measurement")
+    parser.add_argument("--v58-profiles", default="",
+                        help="extra profiles aimed at the v5.8 race, comma-separated (e.g. power)")
+    parser.add_argument("--v58-trials", type=int, default=10,
+                        help="boots of drain-per-block and drain-again per --v58-profiles entry")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--results", type=Path, default=Path("results-power"))
+    parser.add_argument("--report-only", action="store_true", help="print the table of what is recorded")
+    args = parser.parse_args()
+    results = args.results.absolute()
+    main_dir = results / args.profile
+    v58_profiles = [p for p in args.v58_profiles.split(",") if p]
+    placements = [p for p in args.placements.split(",") if p]
+    start = time.monotonic()
+
+    if not args.report_only:
+        from generator.tree import prepare_default_tree
+
+        tree = prepare_default_tree().path
+        leak_dir, edit = leak_series.write_leak_series(tree, "HEAD", results / "extra-series")
+        print(f"leak series {leak_dir}: {edit.path}:{edit.goto_line} goto {edit.old_label} -> "
+              f"{leak_series.NEW_LABEL}", flush=True)
+        gen_run(list(BAD), args.bad_trials, args.profile, main_dir, args.seed, [leak_dir])
+        if placements and args.good_trials:
+            gen_run(placements, args.good_trials, args.profile, main_dir, args.seed, [])
+        for profile in v58_profiles:
+            gen_run([V58, V58_FIXED], args.v58_trials, profile, results / profile, args.seed, [])
+
+    rows = [Row(k, args.profile, True, recorded(main_dir, k)) for k in (*BAD, leak_series.NAME)]
+    rows += [Row(p, args.profile, False, recorded(main_dir, p)) for p in placements]
+    for profile in v58_profiles:
+        rows += [Row(V58, profile, True, recorded(results / profile, V58)),
+                 Row(V58_FIXED, profile, False, recorded(results / profile, V58_FIXED))]
+    print()
+    print(table([r for r in rows if r.runs]))
+    if not args.report_only:
+        print(f"benchmark wall time {time.monotonic() - start:.0f} s; results in {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
