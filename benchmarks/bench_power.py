@@ -62,22 +62,27 @@ class Row:
         return sum(1 for r in self.runs if r.status != RunStatus.PASS)
 
 
+def point_label(path: str, message: str) -> str:
+    """'TIMEOUT settled', 'leak', 'abandoned': the word a failed point's TAP message
+    starts with, and the load of its round (the last part of its name) when it has one."""
+    word = (message.split() or ["?"])[0]
+    if "leak" in word.lower():
+        return "leak"
+    last = path.rsplit(".", 1)[-1]
+    return f"{word} {last}" if last.isalpha() else word
+
+
 def how_caught(runs: tuple[RunResult, ...]) -> str:
-    """'fail 18 (TIMEOUT 17, leak 1), hang 2': run verdicts, and per failed run the
-    kind of its first failed test point (the word its TAP message starts with)."""
+    """'fail 18, hang 2; TIMEOUT settled 17, leak 3': run verdicts, then for each kind
+    of failed point the number of runs with at least one."""
     verdicts = Counter(r.status.value for r in runs if r.status != RunStatus.PASS)
     kinds: Counter[str] = Counter()
     for run in runs:
-        if run.status != RunStatus.FAIL:
-            continue
-        failed = [p for p in run.points if p.status == "FAIL"]
-        first = failed[0].message.split()[0] if failed and failed[0].message.split() else "?"
-        kinds["leak" if "leak" in first.lower() else first] += 1
-    parts = []
-    for verdict, n in verdicts.most_common():
-        detail = ", ".join(f"{k} {m}" for k, m in kinds.most_common()) if verdict == "fail" else ""
-        parts.append(f"{verdict} {n}" + (f" ({detail})" if detail else ""))
-    return ", ".join(parts) or "-"
+        kinds.update({point_label(p.path, p.message) for p in run.points
+                      if p.status not in ("PASS", "SKIP")})
+    text = ", ".join(f"{v} {n}" for v, n in verdicts.most_common())
+    detail = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
+    return "; ".join(t for t in (text, detail) if t) or "-"
 
 
 def guest_seconds(runs: tuple[RunResult, ...]) -> str:

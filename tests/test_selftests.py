@@ -1351,6 +1351,9 @@ def test_burst_pass(burst_bundle, fake_roots: Path, tmp_path: Path, busybox_path
         ops = metrics_of(run, test)
         assert [o["op"] for o in ops] == ["offline", "online"]
         assert ops[0]["burst"] == test.rsplit("/", 1)[1] and ops[0]["result"] == "ok"
+        # When the release ended, relative to the offline's start (a signed number of us).
+        assert re.fullmatch(r"-?[0-9]+", ops[0]["freed_after_us"]), ops[0]
+        assert int(ops[0]["held_kb"]) > 0
     assert run.fact("burst_rounds") == "2"
     assert (m.memdir / "memory12/state").read_text() == "online_movable\n"
 
