@@ -81,7 +81,7 @@ def how_caught(runs: tuple[RunResult, ...]) -> str:
         kinds.update({point_label(p.path, p.message) for p in run.points
                       if p.status not in ("PASS", "SKIP")})
     text = ", ".join(f"{v} {n}" for v, n in verdicts.most_common())
-    detail = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
+    detail = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     return "; ".join(t for t in (text, detail) if t) or "-"
 
 
