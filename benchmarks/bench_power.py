@@ -106,7 +106,7 @@ def table(rows: list[Row]) -> str:
 
 def gen_run(variants: list[str], trials: int, profile: str, results: Path, seed: int,
             extra: list[Path]) -> int:
-    argv = [str(GEN), "run", "--variants", ",".join(variants), "--trials", str(trials),
+    argv = [str(GEN), "run", "--variants", ",".join(variants) or "none", "--trials", str(trials),
             "--profile", profile, "--results", str(results), "--seed", str(seed), "--quiet"]
     for directory in extra:
         argv += ["--extra-series", str(directory)]
@@ -124,18 +124,31 @@ def recorded(results: Path, kernel: str) -> tuple[RunResult, ...]:
     return tuple(sorted(runs, key=lambda r: r.meta.trial))
 
 
+def plan(trials: dict[str, int]) -> list[tuple[int, list[str]]]:
+    """Kernels grouped by their number of boots (one gen run per group), fewest first.
+    A kernel with 0 boots is left out."""
+    groups: dict[int, list[str]] = {}
+    for kernel, n in trials.items():
+        if n > 0:
+            groups.setdefault(n, []).append(kernel)
+    return sorted(groups.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bad-trials", type=int, default=20, help="boots per known-bad kernel")
-    parser.add_argument("--good-trials", type=int, default=3, help="boots per good placement")
+    parser.add_argument("--no-drain", type=int, default=20, help="boots of no-drain (default 20)")
+    parser.add_argument("--leak", type=int, default=20, help="boots of leak-isolate (default 20)")
+    parser.add_argument("--dpb", type=int, default=20, help="boots of drain-per-block (default 20)")
+    parser.add_argument("--good", type=int, default=3, help="boots per good placement (default 3)")
     parser.add_argument("--placements", default=",".join(PLACEMENTS))
     parser.add_argument("--profile", default="quick", help="profile of the main measurement")
-    parser.add_argument("--v58-profiles", default="",
-                        help="extra profiles aimed at the v5.8 race, comma-separated (e.g. power)")
-    parser.add_argument("--v58-trials", type=int, default=10,
-                        help="boots of drain-per-block and drain-again per --v58-profiles entry")
+    parser.add_argument("--v58-profiles", default="power-burst",
+                        help="profiles aimed at the v5.8 race, comma-separated ('' for none)")
+    parser.add_argument("--v58-trials", type=int, default=5,
+                        help="boots of drain-per-block and of drain-again per --v58-profiles entry")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--results", type=Path, default=Path("results-power"))
+    parser.add_argument("--results", type=Path, default=Path("results-power"),
+                        help="RESULTS/<profile>/ per profile, RESULTS/extra-series/ (default results-power)")
     parser.add_argument("--report-only", action="store_true", help="print the table of what is recorded")
     args = parser.parse_args()
     results = args.results.absolute()
@@ -151,9 +164,12 @@ def main() -> int:
         leak_dir, edit = leak_series.write_leak_series(tree, "HEAD", results / "extra-series")
         print(f"leak series {leak_dir}: {edit.path}:{edit.goto_line} goto {edit.old_label} -> "
               f"{leak_series.NEW_LABEL}", flush=True)
-        gen_run(list(BAD), args.bad_trials, args.profile, main_dir, args.seed, [leak_dir])
-        if placements and args.good_trials:
-            gen_run(placements, args.good_trials, args.profile, main_dir, args.seed, [])
+        trials = {"no-drain": args.no_drain, V58: args.dpb, leak_series.NAME: args.leak}
+        trials |= {p: max(args.good, trials.get(p, 0)) for p in placements}
+        for n, kernels in plan(trials):
+            extra = [leak_dir] if leak_series.NAME in kernels else []
+            variants = [k for k in kernels if k != leak_series.NAME]
+            gen_run(variants, n, args.profile, main_dir, args.seed, extra)
         for profile in v58_profiles:
             gen_run([V58, V58_FIXED], args.v58_trials, profile, results / profile, args.seed, [])
 

@@ -405,9 +405,14 @@ def _validate_run(args: argparse.Namespace) -> None:
     if not names:
         raise UserError(f"--variants {args.variants!r} names no variant",
                         "pass names separated by commas, or all")
-    for name in names:
-        if name != "all" or len(names) > 1:
-            catalog.variant(name)
+    if names == ["none"]:
+        if not args.extra_series:
+            raise UserError("--variants none runs nothing without --extra-series",
+                            "name variants, or add --extra-series DIR")
+    else:
+        for name in names:
+            if name != "all" or len(names) > 1:
+                catalog.variant(name)
     from generator.selftests import load_profile
 
     load_profile(args.profile)
@@ -557,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="apply, build, boot and test variants; report results",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_tree_options(p, top=False)
-    p.add_argument("--variants", help="comma-separated names, or all (default all)")
+    p.add_argument("--variants", help="comma-separated names, or all (default all); none: only the "
+                   "--extra-series")
     p.add_argument("--trials", type=int, help="runs per variant (default 1)")
     p.add_argument("--results", type=Path, help="results directory (default results/)")
     p.add_argument("--force", action="store_true", default=None, help="redo runs already recorded")

@@ -44,7 +44,7 @@ RUN_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl", "busybox", "qe
 
 @dataclass(frozen=True)
 class RunRequest(TreeRequest):
-    variants: tuple[str, ...]  # names, or ("all",)
+    variants: tuple[str, ...]  # names, ("all",), or ("none",) (only the extra series)
     trials: int = 1
     profile: str = "quick"
     results_dir: Path = Path("results")
@@ -99,6 +99,8 @@ class AccelChoice:
 
 
 def variant_names(catalog: Catalog, wanted: tuple[str, ...]) -> list[str]:
+    if wanted == ("none",):
+        return []  # gen run --variants none --extra-series DIR: only the extra series
     names = list(catalog.variants) if wanted in (("all",), ()) else list(wanted)
     for name in names:
         catalog.variant(name)  # validates: one-line error listing the valid ones

@@ -81,3 +81,9 @@ def test_gen_run_checks_it_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "results").exists()
     run = run_gen("--variant", "no-drain", "--extra-series", str(bad), cwd=tmp_path)
     assert_one_line_error(run)
+
+
+def test_variants_none_needs_an_extra_series(tmp_path: Path) -> None:
+    run = run_gen("run", "--variants", "none", "--results", str(tmp_path / "results"), cwd=tmp_path)
+    assert_one_line_error(run, "--variants none", "--extra-series")
+    assert not (tmp_path / "results").exists()
