@@ -20,9 +20,10 @@ interleaves the kernels per round, caches them, and resumes: re-running the
 same command skips every boot already recorded, so a cut-short benchmark
 is finished by running it again.
 
-    gen run --variants no-drain,drain-per-block --extra-series LEAK --trials BAD
-    gen run --variants <placements> --trials GOOD                  (quick profile)
-    gen run --variants drain-per-block,drain-again --trials V58    (each --v58-profile)
+    gen run --variants <the kernels with N boots> [--extra-series LEAK] --trials N
+        one run per distinct N (--no-drain, --leak, --dpb, --good), --profile (quick)
+    gen run --variants drain-per-block,drain-again --trials V58
+        one run per --v58-profiles entry (power: onset rounds; power-burst: pcp-burst.sh)
 
 drain-again is drain-per-block plus the retry drain (the v5.9 fix): under the
 workloads aimed at the v5.8 race it is the placement whose false alarms matter.
@@ -142,7 +143,7 @@ def main() -> int:
     parser.add_argument("--good", type=int, default=3, help="boots per good placement (default 3)")
     parser.add_argument("--placements", default=",".join(PLACEMENTS))
     parser.add_argument("--profile", default="quick", help="profile of the main measurement")
-    parser.add_argument("--v58-profiles", default="power-burst",
+    parser.add_argument("--v58-profiles", default="power,power-burst",
                         help="profiles aimed at the v5.8 race, comma-separated ('' for none)")
     parser.add_argument("--v58-trials", type=int, default=5,
                         help="boots of drain-per-block and of drain-again per --v58-profiles entry")
