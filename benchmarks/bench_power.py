@@ -48,6 +48,7 @@ GEN = Path(sys.executable).with_name("gen")
 BAD = ("no-drain", "drain-per-block")
 V58 = "drain-per-block"
 V58_FIXED = "drain-again"
+SHOWN_KINDS = 3  # failed-point kinds per row (the most frequent)
 PLACEMENTS = ("drain-again", "drain-per-range", "drain-per-zone", "drain-in-callers", "pcp-disable")
 
 
@@ -74,15 +75,18 @@ def point_label(path: str, message: str) -> str:
 
 
 def how_caught(runs: tuple[RunResult, ...]) -> str:
-    """'fail 18, hang 2; TIMEOUT settled 17, leak 3': run verdicts, then for each kind
-    of failed point the number of runs with at least one."""
+    """'fail 18, hang 2; TIMEOUT settled 17, leak 3': run verdicts, then for the most
+    frequent kinds of failed point the number of runs with at least one."""
     verdicts = Counter(r.status.value for r in runs if r.status != RunStatus.PASS)
     kinds: Counter[str] = Counter()
     for run in runs:
         kinds.update({point_label(p.path, p.message) for p in run.points
                       if p.status not in ("PASS", "SKIP")})
     text = ", ".join(f"{v} {n}" for v, n in verdicts.most_common())
-    detail = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    detail = ", ".join(f"{k} {n}" for k, n in ranked[:SHOWN_KINDS])
+    if len(ranked) > SHOWN_KINDS:
+        detail += f" (+{len(ranked) - SHOWN_KINDS} kinds)"
     return "; ".join(t for t in (text, detail) if t) or "-"
 
 
@@ -91,17 +95,25 @@ def guest_seconds(runs: tuple[RunResult, ...]) -> str:
     return f"{statistics.median(times):.0f}" if times else "-"
 
 
+def offlines(runs: tuple[RunResult, ...]) -> str:
+    """'3/108': offlines stopped by the timeout / offlines measured, over all boots."""
+    ops = [m for r in runs for m in r.metrics() if m.op == "offline"]
+    return f"{sum(1 for m in ops if m.result == 'timeout')}/{len(ops)}"
+
+
 def table(rows: list[Row]) -> str:
-    head = (f"{'kernel':<16} {'profile':<8} {'class':<9} {'caught':>7}  {'rate':>5}  "
-            f"{'exact 95% CI':<15} {'guest s':>7}  how caught")
+    head = (f"{'kernel':<16} {'profile':<11} {'class':<9} {'caught':>7}  {'rate':>5}  "
+            f"{'exact 95% CI':<15} {'guest s':>7} {'offl tmo':>9}  how caught")
     lines = [head, "-" * len(head)]
     for row in rows:
         r = rate(row.caught, len(row.runs))
         share = f"{r.k / r.n:.2f}" if r.n else "-"
-        lines.append(f"{row.kernel:<16} {row.profile:<8} {'bad' if row.bad else 'placement':<9} "
+        lines.append(f"{row.kernel:<16} {row.profile:<11} {'bad' if row.bad else 'placement':<9} "
                      f"{f'{r.k}/{r.n}':>7}  {share:>5}  [{r.low:.3f}, {r.high:.3f}]  "
-                     f"{guest_seconds(row.runs):>7}  {how_caught(row.runs)}")
-    lines.append("caught = boots whose run is not PASS; for a placement that is a false alarm.")
+                     f"{guest_seconds(row.runs):>7} {offlines(row.runs):>9}  {how_caught(row.runs)}")
+    lines.append("caught: boots whose run is not PASS (for a placement, a false alarm); guest s: "
+                 "median per boot;")
+    lines.append("offl tmo: offlines stopped by the timeout / all offlines measured, all boots")
     return "\n".join(lines)
 
 
