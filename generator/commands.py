@@ -56,7 +56,7 @@ DEFAULTS: dict[str, object] = {
     "base": "HEAD", "catalog": [], "profile": "quick", "selftests_out": Path("kselftest_out"),
     "out": Path("patches"), "list": False, "no_checkpatch": False, "no_selftests": False,
     "variants": "all", "trials": 1, "results": Path("results"), "force": False,
-    "accel": "auto", "quiet": False, "json": False,
+    "accel": "auto", "quiet": False, "json": False, "extra_series": [],
 }
 FLAG_NAMES = {"tree": "--tree", "base": "--base", "catalog": "--catalog", "profile": "--profile",
               "selftests_out": "--selftests-out", "list": "--list", "variant": "--variant",
@@ -405,13 +405,21 @@ def _validate_run(args: argparse.Namespace) -> None:
     if not names:
         raise UserError(f"--variants {args.variants!r} names no variant",
                         "pass names separated by commas, or all")
-    for name in names:
-        if name != "all" or len(names) > 1:
-            catalog.variant(name)
+    if names == ["none"]:
+        if not args.extra_series:
+            raise UserError("--variants none runs nothing without --extra-series",
+                            "name variants, or add --extra-series DIR")
+    else:
+        for name in names:
+            if name != "all" or len(names) > 1:
+                catalog.variant(name)
     from generator.selftests import load_profile
 
     load_profile(args.profile)
     check_output_dir("--results", args.results)
+    from generator.extra_series import load_all
+
+    load_all(args.extra_series, catalog.variants)
     if args.tree is not None and scratch_needed(args.tree):
         raise UserError(f"--tree {args.tree}: its git object store is read-only",
                         "gen run keeps the series' commits there for the review bundle; "
@@ -433,7 +441,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = RunRequest(args.tree, args.base, tuple(args.catalog), variants, args.trials,
                          args.profile, args.results, args.force, args.smp, args.watchdog,
-                         args.accel, args.seed, shard=shard, base_given=args.base_given)
+                         args.accel, args.seed, shard=shard, base_given=args.base_given,
+                         extra_series=tuple(args.extra_series))
     mode = "json" if args.json else "quiet" if args.quiet else "human"
     matrix = run_matrix(request, Printer(mode))
     return 1 if matrix.unexpected else 0
@@ -500,7 +509,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
                                     "export", "results", "force"},
             lambda a: None, lambda a: int(a.func(a)), True),
     Command("run", TREE_OPTIONS | {"profile", "variants", "trials", "results", "force", "smp",
-                                   "watchdog", "accel", "seed", "shard", "quiet", "json"},
+                                   "watchdog", "accel", "seed", "shard", "quiet", "json",
+                                   "extra_series"},
             _validate_run, _cmd_run, True),
 )}
 
@@ -552,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="apply, build, boot and test variants; report results",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_tree_options(p, top=False)
-    p.add_argument("--variants", help="comma-separated names, or all (default all)")
+    p.add_argument("--variants", help="comma-separated names, or all (default all); none: only the "
+                   "--extra-series")
     p.add_argument("--trials", type=int, help="runs per variant (default 1)")
     p.add_argument("--results", type=Path, help="results directory (default results/)")
     p.add_argument("--force", action="store_true", default=None, help="redo runs already recorded")
@@ -566,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only shard I of N of the (variant, trial) matrix (CI fan-out)")
     p.add_argument("--quiet", action="store_true", default=None, help="print only the results table")
     p.add_argument("--json", action="store_true", default=None, help="progress as JSON lines")
+    p.add_argument("--extra-series", type=Path, action="append", metavar="DIR",
+                   help="test only: also run this git format-patch directory on --base, a known-bad "
+                   "kernel named after DIR that must fail (repeatable; benchmarks/bench_power.py)")
     from generator import evidence  # gen report / compare / bundle
 
     evidence.add_parsers(sub)

@@ -22,6 +22,9 @@ from generator import results as res
 from generator.bundle import write_bundle
 from generator.catalog import Catalog
 from generator.errors import InfraError, UserError
+from generator.extra_series import EXPECT as EXTRA_EXPECT
+from generator.extra_series import ExtraSeries
+from generator.extra_series import load_all as load_extra_series
 from generator.generate import GenerateRequest, TreeRequest, generate, inspect, open_request
 from generator.printer import Printer
 from generator.report import table, write_reports
@@ -41,7 +44,7 @@ RUN_TOOLS = ("git", "make", "gcc", "flex", "bison", "bc", "perl", "busybox", "qe
 
 @dataclass(frozen=True)
 class RunRequest(TreeRequest):
-    variants: tuple[str, ...]  # names, or ("all",)
+    variants: tuple[str, ...]  # names, ("all",), or ("none",) (only the extra series)
     trials: int = 1
     profile: str = "quick"
     results_dir: Path = Path("results")
@@ -51,6 +54,8 @@ class RunRequest(TreeRequest):
     accel: str = "auto"
     seed: int | None = None  # None: a random one, recorded in every results.json
     shard: ShardSpec | None = None  # None: the whole matrix
+    # Test-only known-bad kernels (generator/extra_series.py): format-patch directories.
+    extra_series: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class AccelChoice:
 
 
 def variant_names(catalog: Catalog, wanted: tuple[str, ...]) -> list[str]:
+    if wanted == ("none",):
+        return []  # gen run --variants none --extra-series DIR: only the extra series
     names = list(catalog.variants) if wanted in (("all",), ()) else list(wanted)
     for name in names:
         catalog.variant(name)  # validates: one-line error listing the valid ones
@@ -297,6 +304,9 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     preflight()
     opened = open_request(request)
     names = variant_names(opened.catalog, request.variants)
+    extras = load_extra_series(request.extra_series, opened.catalog.variants)
+    names += [e.name for e in extras]
+    extra_names = [e.name for e in extras]
     base_commit = opened.repo.commit(request.base)
     _, placement = inspect(TreeRequest(opened.tree.path, request.base, request.catalog_dirs))
     seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
@@ -307,7 +317,7 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         prep = replace(prepare(request, wt, opened.tree.version, printer),
                        tree_matches=tuple(placement.matching_variants(opened.catalog)))
         accel = AccelChoice(request.accel, printer)
-        all_series: dict[str, Series] = {}
+        all_series: dict[str, tuple[Path, ...]] = {e.name: e.patches for e in extras}
         chosen = set(shard_pairs([(v, t) for v in names for t in range(1, request.trials + 1)],
                                  request.shard))
         if request.shard is not None:
@@ -316,9 +326,11 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         for variant in names:
             if not any((variant, t) in chosen for t in range(1, request.trials + 1)):
                 continue  # another shard's variant
-            all_series[variant] = _series_for(opened.tree.path, request, variant,
-                                              base_commit.committed_date)
-            printer.event("series", f"{variant}: {len(all_series[variant].patches)} patch(es)")
+            if variant not in all_series:
+                all_series[variant] = _series_for(opened.tree.path, request, variant,
+                                                  base_commit.committed_date).patches
+            printer.event("series", f"{variant}: {len(all_series[variant])} patch(es)"
+                          + (" (--extra-series, expected to fail)" if variant in extra_names else ""))
         printer.event("order", f"{request.trials} round(s), variant order shuffled per round "
                       f"with --seed {seed}")
         # Kernels are cached per (config, base, patches), so switching variant
@@ -326,13 +338,13 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
         for slot in interleave(names, request.trials, seed):
             if (slot.variant, slot.trial) not in chosen:
                 continue  # another shard's run
-            patches = list(all_series[slot.variant].patches)
+            patches = list(all_series[slot.variant])
             runs.append(run_one(prep, wt, slot, patches, request, printer, accel))
     # Callers get the runs in the order asked for; the schedule is in each meta.
     runs.sort(key=lambda r: (names.index(r.meta.variant), r.meta.trial))
     # Reports cover every run recorded in the results directory, not only
     # this invocation's: re-running one variant keeps the others' evidence.
-    recorded = recorded_runs(request.results_dir, list(opened.catalog.variants))
+    recorded = recorded_runs(request.results_dir, list(opened.catalog.variants) + extra_names)
     paths = write_reports(recorded, request.results_dir)
     text = table.format_table(recorded)
     excluded = table.format_excluded(recorded)
@@ -346,21 +358,28 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     printer.event("report", f"{request.results_dir}: results.json per run, "
                   f"{paths['junit'].name}, {paths['kcidb'].name}, {paths['table'].name}; "
                   f"review bundle {bundle}")
-    unexpected = tuple(unexpected_outcomes(opened.catalog, runs))
+    unexpected = tuple(unexpected_outcomes(expectations(opened.catalog, extras), runs))
     for line in unexpected:
         printer.result(f"unexpected: {line}")
     return Matrix(tuple(runs), request.results_dir, text, unexpected)
 
 
-def unexpected_outcomes(catalog: Catalog, runs: list[res.RunResult]) -> list[str]:
+def expectations(catalog: Catalog, extras: tuple[ExtraSeries, ...] = ()) -> dict[str, str]:
+    """Name -> "pass" | "fail": each variant's expect, "fail" for every extra series."""
+    return {name: v.expect for name, v in catalog.variants.items()} | \
+        {e.name: EXTRA_EXPECT for e in extras}
+
+
+def unexpected_outcomes(expects: dict[str, str], runs: list[res.RunResult]) -> list[str]:
     """Runs whose verdict differs from what the variant expects.
 
-    A placement should pass; a negative control (expect: fail) must not: if
-    it passes, the stress test cannot tell placements apart.
+    EXPECTS: variant or extra series name -> "pass" | "fail". A placement
+    should pass; a negative control or an extra series (expect: fail) must
+    not: if it passes, the stress test cannot tell it from a placement.
     """
     lines = []
     for run in runs:
-        expect = catalog.variants[run.meta.variant].expect
+        expect = expects[run.meta.variant]
         passed = run.status == res.RunStatus.PASS
         caught = run.status in (res.RunStatus.FAIL, res.RunStatus.HANG)
         if (expect == "pass" and not passed) or (expect == "fail" and not caught):

@@ -31,6 +31,9 @@ TEMPLATE_SUBDIR = "kselftest"
 # blocks of every zone, which must not change what our scripts see.
 TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "error-paths.sh",
               "tree-mem-on-off.sh")
+# Only in profiles with burst_rounds > 0 (the power benchmark's workload for the
+# v5.8 race), after isolation-race.sh.
+BURST_PROG = "pcp-burst.sh"
 TEST_FILES = ("drainlab_lib.sh",)
 DATA_FILES = ("Makefile", "config", "settings", "README")
 DIRNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -45,6 +48,7 @@ EXTRA_PROBED_BLOCKS = 2
 TIMEOUT_SLACK_S = 1
 SETUP_S = 30
 TIMEOUT_STEP_S = 10
+BURST_FILL_S = 10  # pcp-burst.sh filling DRAINLAB_CHURN_MB per CPU (150 MiB: ~1-2 s each on TCG)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Profile:
     # Kconfig fragments (file names in generator/kconfig/) merged into the
     # selftests' config: they change the kernel, so its cache key.
     kconfig: tuple[str, ...] = ()
+    burst_rounds: int = 0  # pcp-burst.sh rounds per block; 0 = the script is not installed
 
 
 @dataclass(frozen=True)
@@ -100,10 +105,11 @@ _INT_MINIMUM = {
     "pcp_high_fraction": 0,
     "onset_rounds": 0,
     "onset_mb": 1,
+    "burst_rounds": 0,
 }
 _INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
 # Keys a profile may leave out (their defaults are in Profile).
-_OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig"})
+_OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig", "burst_rounds"})
 KCONFIG_DIR = paths.PACKAGE_DIR / "kconfig"
 FRAGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.config$")
 
@@ -225,8 +231,19 @@ def settings_timeout(profile: Profile) -> int:
     # error-paths.sh: a probe, the other blocks out and back, two cycles, and
     # up to three killed or finished offlines of a full block, each with a refill.
     errors = (probed * 2 + 8 + 3 * 3) * TYPICAL_OP_S + blocks * per_timeout
-    worst = SETUP_S + max(mem, cma, race, errors)
+    burst = probed * 2 * TYPICAL_OP_S + blocks * profile.max_timeouts * per_timeout
+    burst += blocks * profile.burst_rounds * (BURST_FILL_S + 2 * TYPICAL_OP_S)
+    worst = SETUP_S + max(mem, cma, race, errors, burst if profile.burst_rounds else 0)
     return math.ceil(worst / TIMEOUT_STEP_S) * TIMEOUT_STEP_S
+
+
+def test_progs(profile: Profile) -> tuple[str, ...]:
+    """The scripts a profile runs, in order: pcp-burst.sh (after isolation-race.sh)
+    only with burst_rounds."""
+    if not profile.burst_rounds:
+        return TEST_PROGS
+    at = TEST_PROGS.index("isolation-race.sh") + 1
+    return TEST_PROGS[:at] + (BURST_PROG,) + TEST_PROGS[at:]
 
 
 def _environment() -> jinja2.Environment:
@@ -238,7 +255,7 @@ def _context(profile: Profile, dirname: str, timeout_s: int) -> dict[str, Any]:
         "profile": profile,
         "dirname": dirname,
         "timeout_s": timeout_s,
-        "test_progs": TEST_PROGS,
+        "test_progs": test_progs(profile),
         "test_files": TEST_FILES,
         # Shell word lists are built here so templates only paste text.
         "cma_sizes_words": " ".join(str(size) for size in profile.cma_sizes),
@@ -251,7 +268,7 @@ def render_files(profile: Profile, dirname: str = "drainlab") -> dict[str, str]:
     env = _environment()
     context = _context(profile, dirname, settings_timeout(profile))
     rendered = {}
-    for name in TEST_PROGS + TEST_FILES + DATA_FILES:
+    for name in test_progs(profile) + TEST_FILES + DATA_FILES:
         try:
             rendered[name] = env.get_template(f"{name}.j2").render(context)
         except jinja2.TemplateError as err:
@@ -277,7 +294,7 @@ def _write_tree(target: Path, files: dict[str, str]) -> None:
         for name, text in files.items():
             path = staging / name
             path.write_text(text)
-            os.chmod(path, 0o755 if name in TEST_PROGS else 0o644)
+            os.chmod(path, 0o755 if name.endswith(".sh") and name not in TEST_FILES else 0o644)
         os.chmod(staging, 0o755)
         with outdir.signals_held():  # a Ctrl-C leaves the old directory or the new one
             if target.is_symlink() or target.is_file():
@@ -308,7 +325,7 @@ def render_selftests(out_dir: Path, profile: str = "quick", dirname: str = "drai
         directory=out_dir / dirname,
         dirname=dirname,
         files=tuple(files),
-        test_progs=TEST_PROGS,
+        test_progs=test_progs(prof),
         content_hash=content_hash(files),
         profile=prof,
         timeout_s=settings_timeout(prof),

@@ -42,7 +42,7 @@ def matrix(real_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> run_mod
     out = cwd / "results"
     runs = [r for r in run_mod.recorded_runs(out, list(MATRIX)) if r.meta.variant in MATRIX]
     assert [r.meta.variant for r in runs] == list(MATRIX)
-    unexpected = tuple(run_mod.unexpected_outcomes(load_catalog(), runs))
+    unexpected = tuple(run_mod.unexpected_outcomes(run_mod.expectations(load_catalog()), runs))
     return run_mod.Matrix(tuple(runs), out, (out / "table.txt").read_text(), unexpected)
 
 

@@ -397,7 +397,8 @@ def test_bad_dirname_is_a_user_error(tmp_path: Path, dirname: str) -> None:
 
 def test_every_template_is_rendered() -> None:
     templates = {p.name.removesuffix(".j2") for p in (templates_dir() / "kselftest").glob("*.j2")}
-    assert templates == set(selftests.TEST_PROGS + selftests.TEST_FILES + selftests.DATA_FILES)
+    assert templates == set(selftests.TEST_PROGS + (selftests.BURST_PROG,) + selftests.TEST_FILES
+                            + selftests.DATA_FILES)
 
 
 def test_defaults_come_from_the_profile(bundle: selftests.SelftestBundle) -> None:
@@ -1318,3 +1319,62 @@ def test_console_invariant_reads_dmesg_when_procfs_is_the_real_one(bundle, tmp_p
     # The host's own zones may move meanwhile; only the console line is this test's.
     assert [x for x in leaks if x["invariant"] == "console"] == [
         {"op": "race/memory12/r1", "invariant": "console", "zone": "all", "before": "0", "after": "1"}], out
+
+# --------------------------------------------------------------- pcp-burst.sh
+
+@pytest.fixture(scope="session")
+def burst_bundle(tmp_path_factory: pytest.TempPathFactory) -> selftests.SelftestBundle:
+    return selftests.render_selftests(tmp_path_factory.mktemp("render-burst"), "power-burst")
+
+
+def test_only_a_profile_with_burst_rounds_installs_pcp_burst(bundle, burst_bundle) -> None:
+    assert selftests.BURST_PROG not in bundle.test_progs and QUICK.burst_rounds == 0
+    progs = burst_bundle.test_progs
+    assert progs[progs.index("isolation-race.sh") + 1] == selftests.BURST_PROG
+    assert (burst_bundle.directory / selftests.BURST_PROG).stat().st_mode & 0o111
+    assert f"TEST_PROGS := {' '.join(burst_bundle.test_progs)}" in \
+        (burst_bundle.directory / "Makefile").read_text()
+    fewer = selftests.Profile(**{**burst_bundle.profile.__dict__, "burst_rounds": 1})
+    assert selftests.settings_timeout(burst_bundle.profile) > selftests.settings_timeout(fewer)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_burst_pass(burst_bundle, fake_roots: Path, tmp_path: Path, busybox_path: str, shell: str) -> None:
+    m = standard_machine(fake_roots)
+    run = run_script(burst_bundle, "pcp-burst.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_MAX_BLOCKS="2", DRAINLAB_BURST_ROUNDS="2")
+    assert run.rc == 0, run.out
+    assert run.err == "", "nothing but TAP may reach the console"
+    expected = [f"burst/memory{n}/r{r}/{kind}" for r, kind in ((1, "file"), (2, "anon")) for n in (12, 13)]
+    assert [r.description for r in run.results()] == expected and all(r.ok for r in run.results())
+    for test in expected:
+        ops = metrics_of(run, test)
+        assert [o["op"] for o in ops] == ["offline", "online"]
+        assert ops[0]["burst"] == test.rsplit("/", 1)[1] and ops[0]["result"] == "ok"
+        # When the release ended, relative to the offline's start (a signed number of us).
+        assert re.fullmatch(r"-?[0-9]+", ops[0]["freed_after_us"]), ops[0]
+        assert int(ops[0]["held_kb"]) > 0
+    assert run.fact("burst_rounds") == "2"
+    assert (m.memdir / "memory12/state").read_text() == "online_movable\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_burst_timeout_fails_the_point(burst_bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                       shell: str) -> None:
+    standard_machine(fake_roots, memory13="fifo")
+    run = run_script(burst_bundle, "pcp-burst.sh", shell, tmp_path, busybox_path,
+                     DRAINLAB_MAX_BLOCKS="2", DRAINLAB_BURST_ROUNDS="2", DRAINLAB_OP_TIMEOUT="1",
+                     DRAINLAB_MAX_TIMEOUTS="2")
+    assert run.rc == 1, run.out
+    by_name = {r.description: r for r in run.results()}
+    assert by_name["burst/memory12/r1/file"].ok and by_name["burst/memory12/r2/anon"].ok
+    assert "TIMEOUT offline" in by_name["burst/memory13/r1/file"].directive.text
+    assert "abandoned" in by_name["burst/memory13/r2/anon"].directive.text
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_burst_skips_with_no_rounds(burst_bundle, fake_roots: Path, tmp_path: Path, busybox_path: str,
+                                    shell: str) -> None:
+    standard_machine(fake_roots)
+    run = run_script(burst_bundle, "pcp-burst.sh", shell, tmp_path, busybox_path, DRAINLAB_BURST_ROUNDS="0")
+    assert run.rc == 4 and "burst_rounds is 0" in run.plan().directive.text, run.out

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0
+"""`gen run --extra-series DIR`: a test-only kernel run beside the catalog's variants.
+
+A power benchmark needs kernels that are known to be wrong in ways the
+catalog cannot express (a placement is a set of drain sites; a leak on an
+error path is not). Such a kernel is a directory of `git format-patch`
+files on --base, made at run time against the user's tree (never shipped,
+never a catalog variant). gen run applies it in the cache checkout like a
+variant's series, so the user's tree is only read, and records its runs
+under the directory's name. Its runs are expected to fail: a known-bad
+kernel the stress tests pass is a finding, and `gen run` exits 1 for it.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import UserError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # a results directory name, like a variant's
+PATCH_RE = re.compile(r"^[0-9]{4}-[A-Za-z0-9._-]+\.patch$")  # git format-patch's file names
+EXPECT = "fail"
+
+
+@dataclass(frozen=True)
+class ExtraSeries:
+    name: str  # DIR's name: the results go to RESULTS/<name>/trial-N/
+    directory: Path
+    patches: tuple[Path, ...]  # NNNN-*.patch in order, the cover letter (0000-) left out
+
+
+def load_extra_series(directory: Path, taken: Iterable[str]) -> ExtraSeries:
+    """The patches of DIRECTORY, checked before any work.
+
+    TAKEN: names already in use (the catalog's variants, earlier extra
+    series). Errors: UserError (exit 2) for a missing directory, a name
+    that is not [a-z0-9-] or clashes, and a directory without patches or
+    with one that is not a regular file.
+    """
+    option = f"--extra-series {directory}"
+    if not directory.is_dir():
+        raise UserError(f"{option}: no such directory",
+                        "pass a directory of git format-patch files")
+    name = directory.name
+    if not NAME_RE.match(name):
+        raise UserError(f"{option}: its name {name!r} is not [a-z0-9-] (it names the results)",
+                        "rename the directory, e.g. leak-isolate")
+    if name in set(taken):
+        raise UserError(f"{option}: {name!r} is already a variant's or another series' name",
+                        "rename the directory")
+    patches = []
+    for path in sorted(directory.iterdir()):
+        if not PATCH_RE.match(path.name) or path.name.startswith("0000-"):
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise UserError(f"{option}: {path.name} is not a regular file",
+                            "pass the directory git format-patch wrote")
+        patches.append(path)
+    if not patches:
+        raise UserError(f"{option}: no NNNN-*.patch file besides a cover letter",
+                        "pass the directory git format-patch wrote")
+    return ExtraSeries(name, directory, tuple(patches))
+
+
+def load_all(directories: Iterable[Path], taken: Iterable[str]) -> tuple[ExtraSeries, ...]:
+    """Every --extra-series, in the order given; names unique among themselves and TAKEN."""
+    names = set(taken)
+    out = []
+    for directory in directories:
+        extra = load_extra_series(directory, names)
+        names.add(extra.name)
+        out.append(extra)
+    return tuple(out)

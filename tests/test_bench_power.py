@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+"""benchmarks/bench_power.py's arithmetic: what counts as caught, the exact interval, the labels."""
+
+import sys
+from pathlib import Path
+
+from scipy import stats
+
+from generator.results import RunMeta, RunResult, RunStatus, StageResult, StageStatus
+from generator.results import TestPoint as Point
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_power  # noqa: E402
+
+
+def run(status: RunStatus, *points: Point, guest_s: float = 30.0) -> RunResult:
+    return RunResult(RunMeta("no-drain", 1), status, (StageResult("test", StageStatus.OK, guest_s),),
+                     points)
+
+
+SETTLED = Point("drainlab.mem-offline-stress.offline.memory12.r4.settled", "ERROR",
+                    message="TIMEOUT offline after 10 s")
+LEAK = Point("drainlab.error-paths.notifier.memory13", "FAIL", message="leak isolate")
+OK = Point("drainlab.mem-offline-stress.offline.memory12.r1.idle", "PASS")
+
+
+def test_a_boot_is_caught_when_its_run_is_not_pass() -> None:
+    runs = (run(RunStatus.FAIL, SETTLED, LEAK), run(RunStatus.HANG), run(RunStatus.PASS, OK),
+            run(RunStatus.CRASH))
+    row = bench_power.Row("no-drain", "quick", True, runs)
+    assert row.caught == 3
+    assert bench_power.how_caught(runs) == "fail 1, hang 1, crash 1; TIMEOUT settled 1, leak 1"
+
+
+def test_the_table_prints_the_exact_interval() -> None:
+    runs = tuple(run(RunStatus.FAIL, SETTLED) for _ in range(19)) + (run(RunStatus.PASS, OK),)
+    text = bench_power.table([bench_power.Row("no-drain", "quick", True, runs)])
+    ci = stats.binomtest(19, 20).proportion_ci(method="exact")
+    line = text.splitlines()[2]
+    assert "19/20" in line and "0.95" in line and f"[{ci.low:.3f}, {ci.high:.3f}]" in line
+    assert "fail 19; TIMEOUT settled 19" in line
+
+
+def test_labels_name_the_round_load() -> None:
+    assert bench_power.point_label(SETTLED.path, SETTLED.message) == "TIMEOUT settled"
+    assert bench_power.point_label("drainlab.pcp-burst.burst.memory12.r2.anon", "TIMEOUT offline") == \
+        "TIMEOUT anon"
+    assert bench_power.point_label("drainlab.isolation-race.race.memory12.r1", "abandoned after 1") == \
+        "abandoned"
+    assert bench_power.point_label(LEAK.path, LEAK.message) == "leak"
