@@ -1218,6 +1218,12 @@ class LeakyKernel:
             if data.strip() == self.trigger and self.writes.count(data) == 1:
                 self.leak()
 
+    def __enter__(self) -> "LeakyKernel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.stop = True
         try:  # wake the reader waiting in open()
@@ -1234,13 +1240,10 @@ def test_mem_offline_fails_the_point_of_an_offline_that_leaves_a_pageblock_isola
     m = standard_machine(fake_roots, memory13="fifo")
     proc = m.root / "proc"
     _set_proc(proc, dict(host_proc(), pagetypeinfo=guest_pagetypeinfo(0)))
-    kernel = LeakyKernel(m.memdir / "memory13/state", "offline",
-                         lambda: (proc / "pagetypeinfo").write_text(guest_pagetypeinfo(1)))
-    try:
+    with LeakyKernel(m.memdir / "memory13/state", "offline",
+                     lambda: (proc / "pagetypeinfo").write_text(guest_pagetypeinfo(1))):
         run = run_script(bundle, "mem-offline-stress.sh", shell, tmp_path, busybox_path,
                          DRAINLAB_ROUNDS="1", DRAINLAB_SETTLE_ROUNDS="0")
-    finally:
-        kernel.close()
     assert run.rc == 1, run.out
     results = {r.description: r for r in run.results()}
     bad = results["offline/memory13/r1/idle"]
@@ -1277,12 +1280,9 @@ def test_cma_allocation_that_is_never_given_back_is_a_leak(bundle, fake_roots: P
     m = FakeMachine(fake_roots)
     m.cpus()
     cma = m.cma_area(count=16384, alloc="fifo")
-    kernel = LeakyKernel(cma / "alloc", "8", lambda: (cma / "used").write_text("8\n"))
-    try:
+    with LeakyKernel(cma / "alloc", "8", lambda: (cma / "used").write_text("8\n")):
         run = run_script(bundle, "cma-stress.sh", shell, tmp_path, busybox_path,
                          DRAINLAB_CMA_SIZES="8", DRAINLAB_CMA_REPS="2")
-    finally:
-        kernel.close()
     assert run.rc == 1, run.out
     results = {r.description: r for r in run.results()}
     assert results["cma/reserved/8/idle"].directive.text == "leak cma_used"
