@@ -31,7 +31,6 @@ are only read.
 """
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 from tree_sitter import Node
 
 from generator.csource import CFile, callee, walk
+from generator.series import Identity, alternate_line, neutral_git_env
 
 NAME = "leak-isolate"  # the extra series' name: its runs go to RESULTS/leak-isolate/
 PATH = "mm/memory_hotplug.c"
@@ -61,7 +61,7 @@ invariant checks must catch it in every boot.
 """
 # Fixed identity and date: the same tree gives a byte-identical patch, so
 # gen run's kernel cache (keyed by the patch text) hits on every re-run.
-IDENTITY = ("drainlab power benchmark", "drainlab@localhost")
+IDENTITY = Identity("drainlab power benchmark", "drainlab@localhost")
 DATE = "946684800 +0000"
 
 
@@ -145,17 +145,6 @@ def _git(args: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = 
     return done.stdout
 
 
-def _neutral_env(home: Path) -> dict[str, str]:
-    """No user or system git configuration, fixed identity and dates."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    name, mail = IDENTITY
-    env.update({"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(home),
-                "XDG_CONFIG_HOME": str(home), "LC_ALL": "C", "TZ": "UTC",
-                "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail, "GIT_AUTHOR_DATE": DATE,
-                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail, "GIT_COMMITTER_DATE": DATE})
-    return env
-
-
 def write_leak_series(tree: Path, base: str, out: Path) -> tuple[Path, LeakEdit]:
     """OUT/leak-isolate/0001-*.patch: the leak as one commit on BASE of TREE.
 
@@ -165,7 +154,7 @@ def write_leak_series(tree: Path, base: str, out: Path) -> tuple[Path, LeakEdit]
     """
     with tempfile.TemporaryDirectory(prefix="drainlab-leak-") as scratch_dir:
         scratch = Path(scratch_dir)
-        env = _neutral_env(scratch)
+        env = neutral_git_env(scratch, IDENTITY, DATE)
         # Reads only: rev-parse and cat-file never write to the user's repository.
         commit = _git(["rev-parse", "--verify", "--end-of-options", f"{base}^{{commit}}"],
                       tree, env).decode().strip()
@@ -175,7 +164,7 @@ def write_leak_series(tree: Path, base: str, out: Path) -> tuple[Path, LeakEdit]
         edit = leak_edit(_git(["cat-file", "blob", f"{commit}:{PATH}"], tree, env))
         repo = scratch / "repo"
         _git(["init", "-q", "--template=", str(repo)], scratch, env)
-        (repo / ".git" / "objects" / "info" / "alternates").write_text(f"{objects}\n")
+        (repo / ".git" / "objects" / "info" / "alternates").write_bytes(alternate_line(str(objects)))
         env["GIT_INDEX_FILE"] = str(scratch / "index")
         blob = _git(["hash-object", "-w", "--stdin"], repo, env, edit.after).decode().strip()
         _git(["read-tree", commit], repo, env)

@@ -305,8 +305,8 @@ def _run_matrix(request: RunRequest, printer: Printer) -> Matrix:
     opened = open_request(request)
     names = variant_names(opened.catalog, request.variants)
     extras = load_extra_series(request.extra_series, opened.catalog.variants)
-    names += [e.name for e in extras]
     extra_names = [e.name for e in extras]
+    names += extra_names
     base_commit = opened.repo.commit(request.base)
     _, placement = inspect(TreeRequest(opened.tree.path, request.base, request.catalog_dirs))
     seed = request.seed if request.seed is not None else secrets.randbelow(2**32)

@@ -414,14 +414,14 @@ def _neutral_repo(repo: git.Repo, plan: SeriesPlan, where: Path, env: dict[str, 
     ops.run(["git", "init", "-q", "--template=", str(shadow)], env=env)
     info = shadow / ".git" / "objects" / "info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "alternates").write_bytes(b"".join(_alternate_line(d) for d in _object_dirs(repo)))
+    (info / "alternates").write_bytes(b"".join(alternate_line(d) for d in _object_dirs(repo)))
     for rel, data in _attributes(repo, plan).items():
         (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
         (shadow / rel).write_bytes(data)
     return shadow
 
 
-def _alternate_line(directory: str) -> bytes:
+def alternate_line(directory: str) -> bytes:
     """One line of objects/info/alternates for any path bytes (git reads C-quoted lines)."""
     raw = os.fsencode(directory)
     if not any(b < 0x20 or b in b'"\\' or b >= 0x7f for b in raw):
