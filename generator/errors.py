@@ -74,3 +74,18 @@ class InfraError(GenError):
     """Something outside the user's input failed (make, QEMU, disk)."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where gen happens to be (cli installs the handler).
+
+    A KeyboardInterrupt, so it unwinds exactly like Ctrl-C: every finally block
+    runs, and QEMU, make, the scratch worktrees and the staging directories go
+    with it. Python's default for SIGTERM ends the process at once instead,
+    leaving QEMU running in its own process group (a CI runner's cancel, a
+    `timeout gen run ...`, a closed terminal).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

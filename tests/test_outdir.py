@@ -108,23 +108,60 @@ def test_ctrl_c_during_a_rerun_leaves_the_old_or_the_new_series(fake_tree: Path,
 def test_sigterm_or_sighup_during_a_rerun_never_leaves_half_a_series(fake_tree: Path,
                                                                        tmp_path: Path) -> None:
     out = tmp_path / "out"
-    env = {**os.environ, **NEUTRAL, **slow_git(tmp_path, 1.0)}
-    for sig, delay in ((signal.SIGTERM, 0.9), (signal.SIGHUP, 1.3), (signal.SIGTERM, 1.7),
-                       (signal.SIGKILL, 0.9)):
+    scratch = tmp_path / "tmp"  # gen's TMPDIR: its scratch git directories go here
+    scratch.mkdir()
+    env = {**os.environ, **NEUTRAL, **slow_git(tmp_path, 1.0), "TMPDIR": str(scratch)}
+    started = tmp_path / "slow-bin" / "started"
+    for sig, delay in ((signal.SIGTERM, 0.0), (signal.SIGHUP, 0.4), (signal.SIGTERM, 0.8),
+                       (signal.SIGKILL, 0.0)):
         assert gen(fake_tree, out, "Old Dev <old@dev.org>", tmp_path).returncode == 0
         old = series_state(out / VARIANT)
+        started.unlink(missing_ok=True)
         proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True, preexec_fn=as_from_a_terminal)
+        deadline = time.monotonic() + 30
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), "gen never reached format-patch"
         time.sleep(delay)
         os.killpg(proc.pid, sig)
-        proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         new = tuple(s.replace("Old", "New").replace("old@", "new@") for s in old)
         # SIGKILL only before the swap: it cannot be held back during the renames.
         assert series_state(out / VARIANT) in (old, new), sig
+        if sig == signal.SIGKILL:
+            continue
+        # TERM and HUP unwind like Ctrl-C: one line, 128 + the signal, and gen's
+        # own cleanup ran (no staging directory, no scratch git directory).
+        assert proc.returncode == 128 + sig, (sig, proc.returncode, err)
+        assert err == f"gen: terminated by {signal.Signals(sig).name}\n", err
+        assert not list(out.glob(f".{VARIANT}.new-*")), "staging directory left behind"
+        assert list(scratch.iterdir()) == [], "scratch directory left behind"
     # A killed gen cannot clean up its staging directory; the next one does.
     assert gen(fake_tree, out, "New Dev <new@dev.org>", tmp_path).returncode == 0
     assert not list(out.glob(f".{VARIANT}.new-*"))
+
+
+def test_a_nohup_gen_survives_the_hangup(fake_tree: Path, tmp_path: Path) -> None:
+    # nohup ignores SIGHUP before exec; gen must keep it ignored and finish.
+    def as_under_nohup() -> None:
+        as_from_a_terminal()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    out = tmp_path / "out"
+    env = {**os.environ, **NEUTRAL, **slow_git(tmp_path, 1.0)}
+    started = tmp_path / "slow-bin" / "started"
+    proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, preexec_fn=as_under_nohup)
+    deadline = time.monotonic() + 30
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "New Dev" in series_state(out / VARIANT)[0]
 
 
 # -- 6: one gen at a time per output directory ------------------------------------

@@ -6,8 +6,12 @@ most assertions; the drain counts come from the guest's ftrace profiler.
 """
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import tarfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -323,3 +327,50 @@ def test_relative_results_with_a_cold_config_cache(real_tree: Path, tmp_path: Pa
     # Every path the run recorded is absolute.
     assert Path(result.meta.artifacts["console_log"]).is_absolute()
     assert all(Path(p.path).is_absolute() for p in result.meta.patches)
+
+
+def _qemu_children(parent: int) -> list[int]:
+    """PIDs of the qemu-system-x86_64 processes whose parent is PARENT."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # /proc/PID/stat: "pid (comm) state ppid ..."; comm is cut to 15 chars.
+                comm, rest = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            if comm.endswith("(qemu-system-x86") and int(rest.split()[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_sigterm_during_a_boot_stops_qemu(real_tree: Path, tmp_path: Path) -> None:
+    """A CI runner's cancel or `timeout gen run` sends SIGTERM to gen alone. QEMU
+    leads its own process group, so with Python's default (die at once) it kept
+    running, orphaned; gen must unwind like Ctrl-C and take it along."""
+    for tool in RUN_TOOLS:
+        need_tool(tool)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "generator.cli", "run", "--tree", str(real_tree), "--variants",
+         "drain-per-range", "--results", str(tmp_path / "r")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)})
+    try:
+        deadline = time.monotonic() + 2400  # a cold cache builds the kernel first
+        while not (qemu := _qemu_children(proc.pid)) and proc.poll() is None:
+            assert time.monotonic() < deadline, "gen run never booted"
+            time.sleep(0.2)
+        assert qemu, proc.communicate()
+        time.sleep(3)  # into the boot
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err == "gen: terminated by SIGTERM\n", err
+    assert not Path(f"/proc/{qemu[0]}").exists(), "QEMU outlived gen"
+    assert not list((tmp_path / "r").rglob("results.json")), "a run that did not finish was recorded"
+    assert list(scratch.iterdir()) == []
