@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,21 @@ def gen(tree: Path, out: Path, signoff: str, cwd: Path, variant: str = VARIANT,
     return run_gen(*argv(tree, out, signoff, variant)[3:], cwd=cwd, env={**NEUTRAL, **(env or {})})
 
 
+def start_new_gen(tree: Path, out: Path, cwd: Path, env: dict[str, str],
+                  preexec: Callable[[], None] = as_from_a_terminal) -> "subprocess.Popen[str]":
+    """A gen rerun as the "New Dev", in its own session (a terminal's process
+    group), returned once it reached format-patch (slow_git's mark) or ended."""
+    started = cwd / "slow-bin" / "started"
+    started.unlink(missing_ok=True)
+    proc = subprocess.Popen(argv(tree, out, "New Dev <new@dev.org>"), cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=preexec)
+    deadline = time.monotonic() + 30
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
+
+
 def series_state(directory: Path) -> tuple[str, ...]:
     """The sender of every gen file in DIRECTORY; asserts the series is whole."""
     manifest = (directory / ".drainlab-manifest").read_text()
@@ -80,14 +96,8 @@ def test_ctrl_c_during_a_rerun_leaves_the_old_or_the_new_series(fake_tree: Path,
         first = gen(fake_tree, out, "Old Dev <old@dev.org>", tmp_path)
         assert first.returncode == 0, first.stderr
         old = series_state(out / VARIANT)
-        started.unlink(missing_ok=True)
         # The whole process group gets the SIGINT, as from a terminal's Ctrl-C.
-        proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True, preexec_fn=as_from_a_terminal)
-        deadline = time.monotonic() + 30
-        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = start_new_gen(fake_tree, out, tmp_path, env)
         marks += started.exists()
         time.sleep(delay)
         with contextlib.suppress(ProcessLookupError):  # it may have finished already
@@ -116,13 +126,7 @@ def test_sigterm_or_sighup_during_a_rerun_never_leaves_half_a_series(fake_tree: 
                        (signal.SIGKILL, 0.0)):
         assert gen(fake_tree, out, "Old Dev <old@dev.org>", tmp_path).returncode == 0
         old = series_state(out / VARIANT)
-        started.unlink(missing_ok=True)
-        proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True, preexec_fn=as_from_a_terminal)
-        deadline = time.monotonic() + 30
-        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = start_new_gen(fake_tree, out, tmp_path, env)
         assert started.exists(), "gen never reached format-patch"
         time.sleep(delay)
         os.killpg(proc.pid, sig)
@@ -151,13 +155,8 @@ def test_a_nohup_gen_survives_the_hangup(fake_tree: Path, tmp_path: Path) -> Non
 
     out = tmp_path / "out"
     env = {**os.environ, **NEUTRAL, **slow_git(tmp_path, 1.0)}
-    started = tmp_path / "slow-bin" / "started"
-    proc = subprocess.Popen(argv(fake_tree, out, "New Dev <new@dev.org>"), cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, preexec_fn=as_under_nohup)
-    deadline = time.monotonic() + 30
-    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_new_gen(fake_tree, out, tmp_path, env, as_under_nohup)
+    assert proc.poll() is None, "gen ended before the hangup"
     os.killpg(proc.pid, signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
