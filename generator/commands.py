@@ -86,12 +86,18 @@ def flag(name: str) -> str:
 
 
 def given_options(args: argparse.Namespace) -> set[str]:
-    return {k for k, v in vars(args).items() if v is not None and k not in ("command", "func")}
+    return {k for k, v in vars(args).items()
+            if v is not None and k not in ("command", "func", "own_options")}
 
 
-def check_conflicts(command: Command, given: set[str]) -> None:
-    """An option the command would not read is an error, not silently dropped."""
+def check_conflicts(command: Command, given: set[str],
+                    own_options: frozenset[str] = frozenset()) -> None:
+    """An option the command would not read is an error, not silently dropped.
+
+    OWN_OPTIONS: what a subcommand with its own parser (gen report) declared there.
+    """
     allowed = set(command.options) | {"list": {"list"}, "generate": {"variant"}}.get(command.name, set())
+    allowed |= own_options
     if command.name == "generate" and "no_selftests" in given:
         allowed = allowed - SELFTEST_OPTIONS  # --profile would be ignored
     extra = sorted(given - allowed)
@@ -498,11 +504,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("tree", frozenset(), _validate_tree, _cmd_tree, True),
     Command("selftests", SELFTEST_OPTIONS, _check_selftest_options, _cmd_selftests, False),
     # gen report / compare / bundle (generator/evidence.py): their own parsers
-    # and checks; registered here so a stray option is still refused.
-    *(Command(name, frozenset(options), lambda a: None, lambda a: int(a.func(a)), False, False)
-      for name, options in (("report", {"dirs", "out", "baseline", "allow_mixed"}),
-                            ("compare", {"baseline_dir", "new_dir", "threshold"}),
-                            ("bundle", {"dirs", "out", "baseline"}))),
+    # declare their options (own_options) and checks; registered here so a
+    # stray option is still refused.
+    *(Command(name, frozenset(), lambda a: None, lambda a: int(a.func(a)), False, False)
+      for name in ("report", "compare", "bundle")),
     # gen lava export / import (generator/lava.py): export reads the tree options.
     Command("lava", TREE_OPTIONS | {"profile", "lava_command", "out", "variants", "trials",
                                     "artifacts_url", "smp", "watchdog", "accel", "quiet", "logs",
@@ -655,7 +660,7 @@ def _dispatch(argv: list[str] | None) -> int:
         names = ", ".join(flag(g) for g in sorted(given))
         raise UserError(f"{names} given without a command" if given else "no command given",
                         "add --variant NAME, --list or a subcommand (`gen --help` lists them)")
-    check_conflicts(command, given)
+    check_conflicts(command, given, getattr(args, "own_options", frozenset()))
     # --base left out: a rebase or merge in progress is refused, not used.
     args.base_given = "base" in given
     for name, value in DEFAULTS.items():

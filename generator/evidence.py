@@ -12,7 +12,7 @@ unpacked into a temporary directory first (bundle/tarball.py).
 import argparse
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,22 +85,30 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _takes(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int],
+           *options: argparse.Action) -> None:
+    """The subcommand runs FUNC and takes exactly OPTIONS: the parser is their one list
+    (commands.check_conflicts refuses any other option given, e.g. a top-level one)."""
+    p.set_defaults(func=func, own_options=frozenset(o.dest for o in options))
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("report", help="report of one or more results directories")
-    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
-    p.add_argument("--out", type=Path, help="output directory (default: DIR/report of the first)")
-    p.add_argument("--baseline", help="variant to compare against (default: the tree's own)")
-    p.add_argument("--allow-mixed", action="store_true",
-                   help="report runs that differ in base commit, config or selftests together")
-    p.set_defaults(func=_cmd_report)
+    _takes(p, _cmd_report,
+           p.add_argument("dirs", nargs="+", type=Path, metavar="DIR"),
+           p.add_argument("--out", type=Path,
+                          help="output directory (default: DIR/report of the first)"),
+           p.add_argument("--baseline", help="variant to compare against (default: the tree's own)"),
+           p.add_argument("--allow-mixed", action="store_true",
+                          help="report runs that differ in base commit, config or selftests together"))
     p = sub.add_parser("compare", help="CI gate: exit 1 when NEW regresses against BASELINE")
-    p.add_argument("baseline_dir", type=Path, metavar="BASELINE_DIR")
-    p.add_argument("new_dir", type=Path, metavar="NEW_DIR")
-    p.add_argument("--threshold", type=float, default=1.10,
-                   help="ratio a latency/drain-time CI must exceed as a whole (default 1.10)")
-    p.set_defaults(func=_cmd_compare)
+    _takes(p, _cmd_compare,
+           p.add_argument("baseline_dir", type=Path, metavar="BASELINE_DIR"),
+           p.add_argument("new_dir", type=Path, metavar="NEW_DIR"),
+           p.add_argument("--threshold", type=float, default=1.10,
+                          help="ratio a latency/drain-time CI must exceed as a whole (default 1.10)"))
     p = sub.add_parser("bundle", help="review bundle (.tar.gz) of results directories")
-    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
-    p.add_argument("--out", type=Path, required=True, help="FILE.tar.gz")
-    p.add_argument("--baseline", help="variant to compare against (default: the tree's own)")
-    p.set_defaults(func=_cmd_bundle)
+    _takes(p, _cmd_bundle,
+           p.add_argument("dirs", nargs="+", type=Path, metavar="DIR"),
+           p.add_argument("--out", type=Path, required=True, help="FILE.tar.gz"),
+           p.add_argument("--baseline", help="variant to compare against (default: the tree's own)"))

@@ -347,6 +347,8 @@ def test_exit_codes_are_documented(tmp_path: Path) -> None:
     (["--out", "x"], "--out given without a command"),
     (["--variant", "drain-per-range", "report", "x"], "--variant cannot be used with gen report"),
     (["--tree", "x", "compare", "a", "b"], "--tree cannot be used with gen compare"),
+    (["--signoff", "A <a@b.org>", "bundle", "x", "--out", "b.tar.gz"],
+     "--signoff cannot be used with gen bundle"),
 ])
 def test_conflicting_arguments_are_an_error(tmp_path: Path, argv: list[str], needle: str) -> None:
     run = run_gen(*argv, cwd=tmp_path)
