@@ -14,8 +14,9 @@ placement's false-alarm rate:
   leak-isolate     a test-only kernel (benchmarks/leak_series.py, never a catalog
                    variant): a refused offline leaves its range isolated
 
-A boot "catches" a kernel when its run is not PASS (a failed test point, a
-leak, a timeout, a hang, a crash). Everything runs through `gen run`, which
+A boot "catches" a kernel when its run is FAIL, HANG or CRASH (a failed test
+point, a leak, a timeout, a hang, a crash); a run that never booted into the
+tests (apply_fail, build_fail, error) is no boot. Everything runs through `gen run`, which
 interleaves the kernels per round, caches them, and resumes: re-running the
 same command skips every boot already recorded, so a cut-short benchmark
 is finished by running it again.
