@@ -14,8 +14,9 @@ placement's false-alarm rate:
   leak-isolate     a test-only kernel (benchmarks/leak_series.py, never a catalog
                    variant): a refused offline leaves its range isolated
 
-A boot "catches" a kernel when its run is not PASS (a failed test point, a
-leak, a timeout, a hang, a crash). Everything runs through `gen run`, which
+A boot "catches" a kernel when its run is FAIL, HANG or CRASH (a failed test
+point, a leak, a timeout, a hang, a crash); a run that never booted into the
+tests (apply_fail, build_fail, error) is no boot. Everything runs through `gen run`, which
 interleaves the kernels per round, caches them, and resumes: re-running the
 same command skips every boot already recorded, so a cut-short benchmark
 is finished by running it again.
@@ -49,6 +50,8 @@ BAD = ("no-drain", "drain-per-block")
 V58 = "drain-per-block"
 V58_FIXED = "drain-again"
 SHOWN_KINDS = 3  # failed-point kinds per row (the most frequent)
+TESTED = (RunStatus.PASS, RunStatus.FAIL, RunStatus.HANG, RunStatus.CRASH)
+COUNTS = ("no_drain", "leak", "dpb", "good", "v58_trials")  # boots per kernel: >= 0
 PLACEMENTS = ("drain-again", "drain-per-range", "drain-per-zone", "drain-in-callers", "pcp-disable")
 
 
@@ -60,8 +63,14 @@ class Row:
     runs: tuple[RunResult, ...]
 
     @property
+    def boots(self) -> tuple[RunResult, ...]:
+        """The runs whose kernel booted into the tests: a failed apply or build, or our
+        own tooling failing (error), says nothing about the stress tests' power."""
+        return tuple(r for r in self.runs if r.status in TESTED)
+
+    @property
     def caught(self) -> int:
-        return sum(1 for r in self.runs if r.status != RunStatus.PASS)
+        return sum(1 for r in self.boots if r.status != RunStatus.PASS)
 
 
 def point_label(path: str, message: str) -> str:
@@ -106,13 +115,13 @@ def table(rows: list[Row]) -> str:
             f"{'exact 95% CI':<15} {'guest s':>7} {'offl tmo':>9}  how caught")
     lines = [head, "-" * len(head)]
     for row in rows:
-        r = rate(row.caught, len(row.runs))
+        r = rate(row.caught, len(row.boots))
         share = f"{r.k / r.n:.2f}" if r.n else "-"
         lines.append(f"{row.kernel:<16} {row.profile:<11} {'bad' if row.bad else 'placement':<9} "
                      f"{f'{r.k}/{r.n}':>7}  {share:>5}  [{r.low:.3f}, {r.high:.3f}]  "
                      f"{guest_seconds(row.runs):>7} {offlines(row.runs):>9}  {how_caught(row.runs)}")
-    lines.append("caught: boots whose run is not PASS (for a placement, a false alarm); guest s: "
-                 "median per boot;")
+    lines.append("caught: boots whose run is FAIL, HANG or CRASH (for a placement, a false alarm; "
+                 "apply_fail, build_fail and error runs are not boots); guest s: median per boot;")
     lines.append("offl tmo: offlines stopped by the timeout / all offlines measured, all boots")
     return "\n".join(lines)
 
@@ -164,6 +173,12 @@ def main() -> int:
                         help="RESULTS/<profile>/ per profile, RESULTS/extra-series/ (default results-power)")
     parser.add_argument("--report-only", action="store_true", help="print the table of what is recorded")
     args = parser.parse_args()
+    for name in COUNTS:
+        if getattr(args, name) < 0:
+            flag = "--" + name.replace("_", "-")
+            print(f"bench_power: {flag} {getattr(args, name)}: a number of boots is 0 or more",
+                  file=sys.stderr)
+            return 2
     results = args.results.absolute()
     main_dir = results / args.profile
     v58_profiles = [p for p in args.v58_profiles.split(",") if p]
@@ -183,7 +198,7 @@ def main() -> int:
             extra = [leak_dir] if leak_series.NAME in kernels else []
             variants = [k for k in kernels if k != leak_series.NAME]
             gen_run(variants, n, args.profile, main_dir, args.seed, extra)
-        for profile in v58_profiles:
+        for profile in v58_profiles if args.v58_trials else []:  # gen run refuses --trials 0
             gen_run([V58, V58_FIXED], args.v58_trials, profile, results / profile, args.seed, [])
 
     rows = [Row(k, args.profile, True, recorded(main_dir, k)) for k in (*BAD, leak_series.NAME)]
@@ -191,6 +206,10 @@ def main() -> int:
     for profile in v58_profiles:
         rows += [Row(V58, profile, True, recorded(results / profile, V58)),
                  Row(V58_FIXED, profile, False, recorded(results / profile, V58_FIXED))]
+    if not any(r.runs for r in rows):
+        print(f"bench_power: no recorded runs under {results}: pass the --results of an earlier "
+              "run (and its --profile)", file=sys.stderr)
+        return 2
     print()
     print(table([r for r in rows if r.runs]))
     if not args.report_only:

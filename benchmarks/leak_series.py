@@ -196,11 +196,23 @@ def main() -> int:
         from generator.tree import prepare_default_tree
 
         args.tree = prepare_default_tree().path
+    if not args.tree.is_dir():
+        print(f"leak_series: --tree {args.tree} is not a directory: pass a kernel git checkout",
+              file=sys.stderr)
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"leak_series: --out {args.out} is not a directory: pass a directory (created if "
+              "missing)", file=sys.stderr)
+        return 2
     try:
         dest, edit = write_leak_series(args.tree, args.base, args.out)
     except (LeakShapeError, RuntimeError) as err:
         print(f"leak_series: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"leak_series: cannot write {args.out}: {err.strerror}: check the path and free "
+              "space", file=sys.stderr)
+        return 3
     print(f"{dest}: {PATH}:{edit.goto_line} goto {edit.old_label} -> {NEW_LABEL} "
           f"(new label at line {edit.label_line})")
     return 0

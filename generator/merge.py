@@ -59,10 +59,15 @@ def find_results(directory: Path) -> list[Path]:
 
 
 def _read(path: Path, source: Path) -> LoadedRun:
+    from generator.report.inputs import read_validated
+
     try:
-        run = res.read_results(path)
+        res.read_results(path)  # bounded, a regular file
+        # the checks gen report makes: a variant and trial safe as file names
+        run = read_validated(path)
     except UserError as err:
-        raise UserError(f"{path}: {err.problem}", err.fix or
+        problem = err.problem if err.problem.startswith(str(path)) else f"{path}: {err.problem}"
+        raise UserError(problem, err.fix or
                         "remove the file or pass only directories written by gen") from None
     # Artifact paths were absolute on the machine that ran it; a console log
     # shipped beside results.json (CI artifact, copy) is the one to use here.

@@ -173,7 +173,9 @@ class RunResult:
     @classmethod
     def from_json(cls, text: str) -> "RunResult":
         try:
-            data = json.loads(text)
+            # NaN and Infinity are Python's extensions, not JSON; gen never
+            # writes them, and a NaN latency would poison every statistic.
+            data = json.loads(text, parse_constant=_no_constant)
         except ValueError as err:
             raise UserError(f"results file is not JSON: {err}") from err
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
@@ -190,6 +192,10 @@ class RunResult:
 
 
 # ---- JSON conversion: dataclasses, enums, tuples and dicts, nothing else ----
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
 
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -213,6 +219,8 @@ def _from_plain(tp: Any, data: Any) -> Any:
         return tuple(_from_plain(typing.get_args(tp)[0], x) for x in data)
     if origin is dict:
         _, vt = typing.get_args(tp)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, got {type(data).__name__}")
         return {str(k): _from_plain(vt, v) for k, v in data.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
@@ -223,6 +231,9 @@ def _from_plain(tp: Any, data: Any) -> Any:
         return tp(**kwargs)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(data)
+    # bool is an int subclass: `"trial": true` is not trial 1.
+    if tp in (int, float) and isinstance(data, bool):
+        raise TypeError(f"expected {tp.__name__}, got {data!r}")
     if tp is float and isinstance(data, int):
         return float(data)
     if tp in (int, float, str, bool) and not isinstance(data, tp):

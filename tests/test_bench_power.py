@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """benchmarks/bench_power.py's arithmetic: what counts as caught, the exact interval, the labels."""
 
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from scipy import stats
 
 from generator.results import RunMeta, RunResult, RunStatus, StageResult, StageStatus
@@ -48,3 +50,28 @@ def test_labels_name_the_round_load() -> None:
     assert bench_power.point_label("drainlab.isolation-race.race.memory12.r1", "abandoned after 1") == \
         "abandoned"
     assert bench_power.point_label(LEAK.path, LEAK.message) == "leak"
+
+
+def test_a_run_that_never_booted_is_no_boot() -> None:
+    runs = (run(RunStatus.APPLY_FAIL), run(RunStatus.BUILD_FAIL), run(RunStatus.ERROR),
+            run(RunStatus.FAIL, LEAK), run(RunStatus.PASS, OK))
+    row = bench_power.Row("leak-isolate", "quick", True, runs)
+    assert (row.caught, len(row.boots)) == (1, 2)
+    assert "1/2" in bench_power.table([row]).splitlines()[2]
+
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_power.py"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--no-drain", "-3"), "--no-drain -3: a number of boots is 0 or more"),
+    (("--v58-trials", "-1"), "--v58-trials -1"),
+    (("--report-only", "--results", "nowhere"), "no recorded runs under"),
+])
+def test_bad_arguments_are_one_line_before_any_work(tmp_path: Path, args: tuple[str, ...],
+                                                    needle: str) -> None:
+    done = subprocess.run([sys.executable, str(BENCH), *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and needle in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, no tree prepared

@@ -210,6 +210,15 @@ def test_html_escapes_console_and_results_text(tmp_path: Path) -> None:
     (lambda d: d["meta"].update(trial="one"), "expected int"),
     (lambda d: d["meta"].update(variant="../../etc"), "variant name"),
     (lambda d: d.update(status="bogus"), "does not match schema"),
+    # hostile values of the newest fields and types (issue 11 audit)
+    (lambda d: d.update(facts=[]), "expected an object, got list"),
+    (lambda d: d["meta"].update(artifacts="console.log"), "expected an object, got str"),
+    (lambda d: d.update(leaks=[{"op": 1}]), "does not match schema"),
+    (lambda d: d["meta"].update(trial=True), "expected int, got True"),
+    (lambda d: d["meta"].update(trial=10**30), "trial 1000000000000000000000000000000"),
+    (lambda d: d["stages"][0].update(seconds=float("nan")), "NaN is not a JSON number"),
+    (lambda d: d["points"][1]["metrics"][0].update(us=-5), "latency -5 us"),
+    (lambda d: d["points"][1]["metrics"][0]["counters"].update(drains=2**70), "not a 64-bit count"),
 ])
 def test_bad_results_file_is_one_line_exit_2(tmp_path: Path, edit, needle: str) -> None:
     data = json.loads(next(DATA.glob("pcp-disable/trial-1/results.json")).read_text())
@@ -220,6 +229,21 @@ def test_bad_results_file_is_one_line_exit_2(tmp_path: Path, edit, needle: str) 
     run = run_gen("report", str(tmp_path / "res"), cwd=tmp_path)
     assert_one_line_error(run, str(bad), needle)
     assert not (tmp_path / "res" / "report").exists()
+    merged = run_gen("merge", str(tmp_path / "res"), "--out", str(tmp_path / "m"), cwd=tmp_path)
+    assert_one_line_error(merged, str(bad), needle)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_results_json_that_is_not_a_file_is_refused_not_skipped(tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    shutil.copytree(DATA, res, ignore=shutil.ignore_patterns("series"))
+    odd = res / "pcp-disable" / "trial-1" / "results.json"
+    odd.unlink()
+    odd.mkdir()
+    for args in (("report", str(res)), ("compare", str(DATA), str(res)),
+                 ("bundle", str(res), "--out", str(tmp_path / "b.tar.gz"))):
+        assert_one_line_error(run_gen(*args, cwd=tmp_path), str(odd), "not a regular file")
+    assert not (res / "report").exists() and not (tmp_path / "b.tar.gz").exists()
 
 
 def test_unknown_baseline_is_one_line(tmp_path: Path) -> None:

@@ -8,11 +8,17 @@ from gitstate import assert_one_line_error, run_gen
 
 from generator.catalog import load_catalog
 from generator.errors import UserError
-from generator.extra_series import load_all, load_extra_series
+from generator.extra_series import PATCH_MAX, load_all, load_extra_series
 from generator.results import RunMeta, RunResult, RunStatus
 from generator.run import expectations, unexpected_outcomes
 
 CATALOG = tuple(load_catalog().variants)
+
+
+# The shape of one git format-patch mail (written for these tests).
+MAIL = ("From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\n"
+        "From: Fixture <fixture@example.org>\nSubject: [PATCH] {name}\n\n---\n"
+        "diff --git a/f.c b/f.c\n--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-a\n+b\n")
 
 
 def series_dir(root: Path, name: str = "leak-isolate", files: tuple[str, ...] = (
@@ -20,7 +26,7 @@ def series_dir(root: Path, name: str = "leak-isolate", files: tuple[str, ...] = 
     d = root / name
     d.mkdir(parents=True)
     for f in files:
-        (d / f).write_text(f"{f}\n")
+        (d / f).write_text(MAIL.format(name=f) if f.endswith(".patch") else f"{f}\n")
     return d
 
 
@@ -49,6 +55,33 @@ def test_a_symlinked_patch_and_a_missing_directory_are_refused(tmp_path: Path) -
         load_extra_series(d, CATALOG)
     with pytest.raises(UserError, match="no such directory"):
         load_extra_series(tmp_path / "gone", CATALOG)
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("series", None, "a name gen run uses itself"),
+    ("kselftest", None, "a name gen run uses itself"),
+    ("all", None, "a name gen run uses itself"),
+    ("leak", b"hello, not a patch\n", "not a git format-patch mail"),
+    ("leak", bytes(range(256)) * 64, "not a git format-patch mail"),
+    ("leak", b"From 0123 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] empty\n\n", "no 'diff --git'"),
+])
+def test_reserved_names_and_files_that_are_not_patches(tmp_path: Path, name: str,
+                                                       content: bytes | None, needle: str) -> None:
+    d = series_dir(tmp_path, name, ("0001-a.patch",))
+    if content is not None:
+        (d / "0001-a.patch").write_bytes(content)
+    with pytest.raises(UserError, match=needle):
+        load_extra_series(d, CATALOG)
+
+
+def test_a_huge_patch_and_a_file_for_a_directory_are_refused(tmp_path: Path) -> None:
+    d = series_dir(tmp_path, files=("0001-a.patch",))
+    with open(d / "0001-a.patch", "ab") as f:
+        f.truncate(PATCH_MAX + 1)  # sparse: no disk used
+    with pytest.raises(UserError, match="more than"):
+        load_extra_series(d, CATALOG)
+    with pytest.raises(UserError, match="not a directory"):
+        load_extra_series(d / "0001-a.patch", CATALOG)
 
 
 def test_two_series_of_one_name_are_refused(tmp_path: Path) -> None:
@@ -81,6 +114,12 @@ def test_gen_run_checks_it_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "results").exists()
     run = run_gen("--variant", "no-drain", "--extra-series", str(bad), cwd=tmp_path)
     assert_one_line_error(run)
+    junk = series_dir(tmp_path, "junk", ("0001-a.patch",))
+    (junk / "0001-a.patch").write_bytes(b"\x00\xff binary junk")
+    run = run_gen("run", "--variants", "none", "--extra-series", str(junk),
+                  "--results", str(tmp_path / "results"), cwd=tmp_path)
+    assert_one_line_error(run, "0001-a.patch", "not a git format-patch mail")
+    assert not (tmp_path / "results").exists()
 
 
 def test_variants_none_needs_an_extra_series(tmp_path: Path) -> None:

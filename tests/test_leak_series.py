@@ -7,6 +7,7 @@ the real 6.1 tree: the patch applies in the cache checkout, changes only the
 notifier failure path, compiles, and leaves the user's tree byte-identical.
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -136,3 +137,16 @@ def test_the_leak_kernel_compiles(built_kernel, tmp_path: Path) -> None:
                                   log_path=tmp_path / "objects.log")
     assert res.ok, res.log_tail
     assert "CC      mm/memory_hotplug.o" in (tmp_path / "objects.log").read_text()
+
+
+@pytest.mark.parametrize("tree_is_file", [False, True])
+def test_a_missing_tree_or_a_file_for_out_is_one_line(tmp_path: Path, tree_is_file: bool) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "leak_series.py"
+    (tmp_path / "afile").write_text("x")
+    args = ["--tree", str(tmp_path), "--out", str(tmp_path / "afile")] if tree_is_file else \
+        ["--tree", str(tmp_path / "gone"), "--out", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "is not a directory" in done.stderr
+    assert not (tmp_path / "out").exists()

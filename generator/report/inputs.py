@@ -17,6 +17,15 @@ from generator.results import RunResult
 
 MAX_RESULTS_BYTES = 32 << 20  # a quick-profile results.json is ~200 KiB
 VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# gen run numbers trials 1..--trials; a trial names a directory (trial-N) and a
+# bundle member, so an absurd one is refused before it becomes a file name.
+MAX_TRIAL = 1_000_000
+# A latency is a measured duration: never negative, and a guest watchdog ends
+# every run long before 10**12 us (11.6 days). Counters are what a 64-bit
+# kernel or the guest's shell arithmetic can print (some, like
+# freed_after_us, are signed).
+MAX_US = 10**12
+MAX_COUNTER = 2**63
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,17 @@ def read_validated(path: Path) -> RunResult:
                         "results files name catalog variants")
     if run.meta.trial < 0:
         raise UserError(f"{path}: trial {run.meta.trial} is negative")
+    if run.meta.trial > MAX_TRIAL:
+        raise UserError(f"{path}: trial {run.meta.trial} is more than {MAX_TRIAL}",
+                        "results files hold the trial numbers gen run gave them")
+    for metric in run.metrics():
+        if metric.us is not None and not 0 <= metric.us <= MAX_US:
+            raise UserError(f"{path}: {metric.test} {metric.op}: latency {metric.us} us is not "
+                            f"in 0..{MAX_US}", "results files hold the latencies the guest measured")
+        for key, value in metric.counters.items():
+            if not -MAX_COUNTER < value < MAX_COUNTER:
+                raise UserError(f"{path}: {metric.test} {metric.op}: {key} {value} is not a "
+                                "64-bit count", "results files hold the counts the guest printed")
     return run
 
 
@@ -68,8 +88,12 @@ def load_dirs(dirs: Sequence[Path]) -> Loaded:
         if not directory.is_dir():
             raise UserError(f"results directory {directory} does not exist",
                             "pass directories gen run wrote (--results)")
-        found = sorted(p for p in directory.rglob("results.json") if p.is_file()
-                       and not p.is_symlink())
+        found = sorted(directory.rglob("results.json"))
+        for path in found:
+            # Skipping it would report a silently smaller sample.
+            if path.is_symlink() or not path.is_file():
+                raise UserError(f"{path} is not a regular file",
+                                "replace it with the results.json gen run wrote, or remove it")
         if not found:
             raise UserError(f"no results.json under {directory}",
                             "pass directories gen run wrote (--results)")
