@@ -60,6 +60,13 @@ Console markers printed by the guest /init (at the start of a line):
     DRAINLAB: begin <script>
     DRAINLAB: end <script> rc=<exit code> ms=<elapsed>
     DRAINLAB: done
+
+A request to the host, printed by a guest script (dimm-remove.sh) at the
+start of a line; the host carries it out over QMP (generator/qmp.py) only
+for a device id it created itself, and records every request as a test
+point drainlab.host.request<n> (refused and failed ones fail):
+
+    drainlab-qmp: device_del <id>
 """
 
 import re
@@ -72,6 +79,7 @@ BOOT_RE = re.compile(r"DRAINLAB: boot uptime=(?P<uptime>[0-9.]+)")
 BEGIN_RE = re.compile(r"DRAINLAB: begin (?P<script>\S+)")
 END_RE = re.compile(r"DRAINLAB: end (?P<script>\S+) rc=(?P<rc>-?\d+) ms=(?P<ms>\d+)")
 DONE_RE = re.compile(r"DRAINLAB: done\b")
+HOST_REQUEST_RE = re.compile(r"^drainlab-qmp:(?P<body>.*)$")
 
 DIAG_RE = re.compile(r"^#\s*(?P<kind>metric|fact|excluded|summary|leak)\s+(?P<body>.*)$")
 PAIR_RE = re.compile(r"([a-z0-9_]+)=(\S*)")
