@@ -452,6 +452,10 @@ def test_shellcheck_would_catch_a_bashism(tmp_path: Path) -> None:
 def test_config_symbols_exist_in_the_6_1_tree(real_tree: Path, bundle: selftests.SelftestBundle) -> None:
     wanted = re.findall(r"^CONFIG_([A-Z0-9_]+)=y$", (bundle.directory / "config").read_text(), re.M)
     assert {"MEMORY_HOTREMOVE", "CMA_DEBUGFS", "FUNCTION_PROFILER", "DMA_CMA", "HUGETLBFS"} <= set(wanted)
+    # and every profile's fragments (generator/kconfig/*.config)
+    for fragment in sorted(selftests.KCONFIG_DIR.glob("*.config")):
+        wanted += re.findall(r"^CONFIG_([A-Z0-9_]+)=y$", fragment.read_text(), re.M)
+    assert "ACPI_HOTPLUG_MEMORY" in wanted
     defined: set[str] = set()
     for kconfig in real_tree.rglob("Kconfig*"):
         if kconfig.is_file():
