@@ -1397,8 +1397,8 @@ def dimm_bundle(tmp_path_factory: pytest.TempPathFactory) -> selftests.SelftestB
 def test_hotremove_profile_installs_dimm_remove_and_its_kconfig(bundle, dimm_bundle) -> None:
     prof = dimm_bundle.profile
     assert prof.kconfig == ("hotremove.config",) and prof.dimm_mb == 512
-    assert selftests.kconfig_lines(prof) == ["CONFIG_ACPI_HOTPLUG_MEMORY=y"]
-    assert (dimm_bundle.directory / "config").read_text().endswith("CONFIG_ACPI_HOTPLUG_MEMORY=y\n")
+    assert selftests.kconfig_lines(prof) == ["CONFIG_ACPI_HOTPLUG_MEMORY=y", "CONFIG_PCI=y"]
+    assert (dimm_bundle.directory / "config").read_text().endswith("CONFIG_ACPI_HOTPLUG_MEMORY=y\nCONFIG_PCI=y\n")
     assert selftests.DIMM_PROG not in bundle.test_progs and QUICK.dimm_mb == 0
     progs = dimm_bundle.test_progs
     assert progs[-2:] == (selftests.DIMM_PROG, "tree-mem-on-off.sh")
