@@ -1398,7 +1398,8 @@ def test_hotremove_profile_installs_dimm_remove_and_its_kconfig(bundle, dimm_bun
     prof = dimm_bundle.profile
     assert prof.kconfig == ("hotremove.config",) and prof.dimm_mb == 512
     assert selftests.kconfig_lines(prof) == ["CONFIG_ACPI_HOTPLUG_MEMORY=y", "CONFIG_PCI=y"]
-    assert (dimm_bundle.directory / "config").read_text().endswith("CONFIG_ACPI_HOTPLUG_MEMORY=y\nCONFIG_PCI=y\n")
+    config = (dimm_bundle.directory / "config").read_text()
+    assert config.endswith("CONFIG_ACPI_HOTPLUG_MEMORY=y\nCONFIG_PCI=y\n")
     assert selftests.DIMM_PROG not in bundle.test_progs and QUICK.dimm_mb == 0
     progs = dimm_bundle.test_progs
     assert progs[-2:] == (selftests.DIMM_PROG, "tree-mem-on-off.sh")
