@@ -183,6 +183,13 @@ def export_jobs(request: ExportRequest, printer: Printer) -> Export:
     series that does not apply or build), InfraError for the machine's faults.
     """
     url = _check_url(request.artifacts_url)
+    from generator.selftests import load_profile
+
+    if load_profile(request.profile).dimm_mb:
+        # dimm-remove.sh asks the host for device_del over QMP; a LAVA qemu
+        # job has no one reading the console for it.
+        raise UserError(f"profile {request.profile} needs the host to unplug a DIMM over QMP, "
+                        "which a LAVA job cannot do", "use gen run for it, or another --profile")
     # Absolute: merge_config.sh runs in the cache checkout and reads the
     # selftests' config fragment from under OUT.
     out = request.out.absolute()

@@ -9,7 +9,7 @@ what is described here.
 Diagnostic lines inside a script's TAP (one line each, space-separated
 key=value pairs; keys are [a-z0-9_]+, values contain no spaces):
 
-    # metric test=<test point> op=<offline|online|cma_alloc|cma_free> us=<latency>
+    # metric test=<test point> op=<offline|online|cma_alloc|cma_free|remove> us=<latency>
              result=<ok|EBUSY|EINVAL|EINTR|ENOMEM|timeout|...> [block=memoryN]
              [round=N] [pages=N] [drains=N] [drain_all_pages=N]
              [zone_pcp_disable=N] [set_migratetype_isolate=N] [test_pages_isolated=N]
@@ -24,7 +24,9 @@ What the generated scripts (generator/selftests.py) print in these shapes:
 
     test=      the TAP description of the point the op belongs to:
                offline/<block>/r<round>/<idle|churn|settled|onset>, cma/<area>/<pages>/<idle|churn>,
-               race/<block>/r<round>; probe/<block> (isolation-race.sh's probe and
+               race/<block>/r<round>, dimm/<id>/<offline|remove> (dimm-remove.sh: op=remove
+               is the wait from its host request until the DIMM's blocks are gone, with
+               blocks= and left=); probe/<block> (isolation-race.sh's probe and
                excluded blocks) has no TAP point
     fact keys  block_size_bytes pageblock_pages page_size ncpu; clock=<date|adjtimex|uptime>
                clock_overhead_us (latencies include about that much);
@@ -60,6 +62,13 @@ Console markers printed by the guest /init (at the start of a line):
     DRAINLAB: begin <script>
     DRAINLAB: end <script> rc=<exit code> ms=<elapsed>
     DRAINLAB: done
+
+A request to the host, printed by a guest script (dimm-remove.sh) at the
+start of a line; the host carries it out over QMP (generator/qmp.py) only
+for a device id it created itself, and records every request as a test
+point drainlab.host.request<n> (refused and failed ones fail):
+
+    drainlab-qmp: device_del <id>
 """
 
 import re
@@ -72,6 +81,7 @@ BOOT_RE = re.compile(r"DRAINLAB: boot uptime=(?P<uptime>[0-9.]+)")
 BEGIN_RE = re.compile(r"DRAINLAB: begin (?P<script>\S+)")
 END_RE = re.compile(r"DRAINLAB: end (?P<script>\S+) rc=(?P<rc>-?\d+) ms=(?P<ms>\d+)")
 DONE_RE = re.compile(r"DRAINLAB: done\b")
+HOST_REQUEST_RE = re.compile(r"^drainlab-qmp:(?P<body>.*)$")
 
 DIAG_RE = re.compile(r"^#\s*(?P<kind>metric|fact|excluded|summary|leak)\s+(?P<body>.*)$")
 PAIR_RE = re.compile(r"([a-z0-9_]+)=(\S*)")

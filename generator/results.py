@@ -318,10 +318,13 @@ def script_stem(script: str) -> str:
 
 
 def build_run_result(meta: RunMeta, stages: Sequence[StageResult],
-                     console: ConsoleReport | None) -> RunResult:
+                     console: ConsoleReport | None,
+                     host_points: Sequence[TestPoint] = ()) -> RunResult:
     """Combine the driver's view and the console into one RunResult.
 
     console is None when the guest never ran (apply/build failed).
+    host_points: what the host did for the guest during the boot (its
+    drainlab-qmp requests, run.host_points), after the kernel point.
     """
     points: list[TestPoint] = []
     if console is not None:
@@ -329,6 +332,7 @@ def build_run_result(meta: RunMeta, stages: Sequence[StageResult],
         for seg in console.scripts:
             points.extend(script_points(seg))
         points.append(_kernel_point(console))
+    points.extend(host_points)
     if not meta.kernel_version and console is not None and console.kernel_release:
         meta = dataclasses.replace(meta, kernel_version=console.kernel_release)
     scripts = console.scripts if console else ()

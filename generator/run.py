@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from generator import build, collect, initramfs, kconfig, ops, paths, vm
+from generator import build, collect, initramfs, kconfig, ops, paths, qmp, vm
 from generator import results as res
 from generator.bundle import write_bundle
 from generator.catalog import Catalog
@@ -28,7 +28,7 @@ from generator.extra_series import load_all as load_extra_series
 from generator.generate import GenerateRequest, TreeRequest, generate, inspect, open_request
 from generator.printer import Printer
 from generator.report import table, write_reports
-from generator.selftests import SelftestBundle, render_selftests
+from generator.selftests import DIMM_ID, DIMM_SLOT, SelftestBundle, render_selftests
 from generator.series import Series
 from generator.version import tool_version
 from generator.shard import ShardSpec, shard_pairs
@@ -127,8 +127,9 @@ def _finished(path: Path, base: str, patches: tuple[res.PatchInfo, ...]) -> res.
 
 
 def _record(out: Path, meta: res.RunMeta, stages: list[res.StageResult],
-            console: collect.ConsoleReport | None) -> res.RunResult:
-    result = res.build_run_result(meta, stages, console)
+            console: collect.ConsoleReport | None,
+            extra_points: tuple[res.TestPoint, ...] = ()) -> res.RunResult:
+    result = res.build_run_result(meta, stages, console, extra_points)
     res.write_results(result, out / "results.json")
     write_reports([result], out)
     return result
@@ -230,10 +231,15 @@ def run_one(prep: Prepared, wt: Worktree, slot: Slot, patches: list[Path],
     stages.append(_stage("boot", boot_status, start,
                          booted.crash_line or ("watchdog expired" if booted.status == "hang" else "")))
     meta = replace(meta, qemu_cmdline=booted.qemu_argv, accel=booted.accel)
+    if booted.requests:
+        meta = replace(meta, artifacts={**meta.artifacts,
+                                        "host_requests": str(vm.requests_path(out / "console.log"))})
+    for req in booted.requests:
+        printer.event("qmp", f"{variant}: {req.line}: {req.outcome} ({req.detail})")
     console = collect.read_console(out / "console.log")
     stages.append(res.StageResult("test", res.StageStatus.OK if console.done else
                                   res.StageStatus.FAIL, round(booted.seconds, 2)))
-    result = _record(out, meta, stages, console)
+    result = _record(out, meta, stages, console, host_points(booted.requests))
     printer.event("result", f"{variant} trial {trial}: {result.status.value} "
                   f"({booted.seconds:.0f} s in the guest)")
     return result
@@ -261,8 +267,31 @@ def prepare(request: RunRequest, wt: Worktree, version: str, printer: Printer) -
                                        timeout_s=selftests.timeout_s,
                                        extra_files=tree_selftests(wt.path))
     params = vm.QemuParams(smp=request.smp) if request.smp else vm.QemuParams()
+    params = with_dimm(params, selftests.profile.dimm_mb)
     watchdog = request.watchdog_s or selftests.timeout_s * len(selftests.test_progs) + BOOT_MARGIN_S
     return Prepared(wt.user_tree, wt.base, version, selftests, config, initrd, params, watchdog)
+
+
+def with_dimm(params: vm.QemuParams, dimm_mb: int) -> vm.QemuParams:
+    """PARAMS with the profile's DIMM (cold-plugged, onlined Movable), if it has one.
+
+    Cold-plugged on the command line rather than hot-added over QMP after
+    boot: the guest kernel's ACPI memory hotplug driver adds a cold-plugged
+    DIMM at boot through the same add_memory() path as a hot-added one, and
+    nothing has to wait for the guest to be ready for it.
+    """
+    if not dimm_mb:
+        return params
+    return replace(params, dimms=(vm.Dimm(DIMM_ID, dimm_mb, DIMM_SLOT),),
+                   cmdline=(*params.cmdline, vm.MEMHP_CMDLINE))
+
+
+def host_points(requests: tuple[qmp.HostRequest, ...]) -> tuple[res.TestPoint, ...]:
+    """One test point per guest request to the host: PASS when QEMU accepted
+    it, FAIL when it was refused or QMP failed."""
+    return tuple(res.TestPoint(f"{res.ROOT}.host.request{n}", "PASS" if r.ok else "FAIL",
+                               None, f"{r.line}: {r.outcome}: {r.detail}")
+                 for n, r in enumerate(requests, 1))
 
 
 def run_matrix(request: RunRequest, printer: Printer) -> Matrix:

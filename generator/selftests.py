@@ -34,6 +34,17 @@ TEST_PROGS = ("mem-offline-stress.sh", "cma-stress.sh", "isolation-race.sh", "er
 # Only in profiles with burst_rounds > 0 (the power benchmark's workload for the
 # v5.8 race), after isolation-race.sh.
 BURST_PROG = "pcp-burst.sh"
+# Only in profiles with dimm_mb > 0 (the hotremove profile), before
+# tree-mem-on-off.sh: offlines the DIMM QEMU was given and asks the host to
+# remove it (generator/qmp.py). The device id and slot are the host's (vm.Dimm).
+DIMM_PROG = "dimm-remove.sh"
+DIMM_ID = "dimm0"
+DIMM_SLOT = 0
+# The DIMM's memory blocks are at least this large (x86_64's smallest memory
+# block, 1 << SECTION_SIZE_BITS); only the timeout bound uses it, the guest
+# reads the real size.
+MIN_BLOCK_MB = 128
+DIMM_REMOVE_WAIT_S = 60  # the guest waits this long for the blocks to go after its request
 TEST_FILES = ("drainlab_lib.sh",)
 DATA_FILES = ("Makefile", "config", "settings", "README")
 DIRNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -74,6 +85,9 @@ class Profile:
     # selftests' config: they change the kernel, so its cache key.
     kconfig: tuple[str, ...] = ()
     burst_rounds: int = 0  # pcp-burst.sh rounds per block; 0 = the script is not installed
+    # MiB of a pc-dimm QEMU gets (hotplug memory, removed with device_del);
+    # 0 = no DIMM and dimm-remove.sh is not installed.
+    dimm_mb: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,10 +120,12 @@ _INT_MINIMUM = {
     "onset_rounds": 0,
     "onset_mb": 1,
     "burst_rounds": 0,
+    "dimm_mb": 0,
 }
-_INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000}
+# dimm_mb: QEMU's maxmem (vm.MAX_MEMORY, 4G) less the boot memory (2G).
+_INT_MAXIMUM = {"cma_min_success_pct": 100, "pcp_high_fraction": 1000, "dimm_mb": 2048}
 # Keys a profile may leave out (their defaults are in Profile).
-_OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig", "burst_rounds"})
+_OPTIONAL = frozenset({"onset_rounds", "onset_mb", "kconfig", "burst_rounds", "dimm_mb"})
 KCONFIG_DIR = paths.PACKAGE_DIR / "kconfig"
 FRAGMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.config$")
 
@@ -153,6 +169,9 @@ def _parse_profile(name: str, raw: Any) -> Profile:
     if not isinstance(raw["description"], str) or not raw["description"].strip():
         raise _bad(where, "description must be a non-empty string")
     ints = {key: _check_int(where, key, raw[key]) for key in _INT_MINIMUM if key in raw}
+    if ints.get("dimm_mb", 0) % MIN_BLOCK_MB:
+        raise _bad(where, f"dimm_mb must be a multiple of {MIN_BLOCK_MB} (a whole number of "
+                   f"memory blocks), got {ints['dimm_mb']}")
     return Profile(
         name=name,
         description=raw["description"].strip(),
@@ -233,17 +252,26 @@ def settings_timeout(profile: Profile) -> int:
     errors = (probed * 2 + 8 + 3 * 3) * TYPICAL_OP_S + blocks * per_timeout
     burst = probed * 2 * TYPICAL_OP_S + blocks * profile.max_timeouts * per_timeout
     burst += blocks * profile.burst_rounds * (BURST_FILL_S + 2 * TYPICAL_OP_S)
-    worst = SETUP_S + max(mem, cma, race, errors, burst if profile.burst_rounds else 0)
+    # dimm-remove.sh: the DIMM's blocks offline under churn, each may time
+    # out, then the wait for the host to remove them.
+    dimm_blocks = profile.dimm_mb // MIN_BLOCK_MB
+    dimm = dimm_blocks * (TYPICAL_OP_S + profile.op_timeout_s + TIMEOUT_SLACK_S) + DIMM_REMOVE_WAIT_S
+    worst = SETUP_S + max(mem, cma, race, errors, burst if profile.burst_rounds else 0,
+                          dimm if profile.dimm_mb else 0)
     return math.ceil(worst / TIMEOUT_STEP_S) * TIMEOUT_STEP_S
 
 
 def test_progs(profile: Profile) -> tuple[str, ...]:
     """The scripts a profile runs, in order: pcp-burst.sh (after isolation-race.sh)
-    only with burst_rounds."""
-    if not profile.burst_rounds:
-        return TEST_PROGS
-    at = TEST_PROGS.index("isolation-race.sh") + 1
-    return TEST_PROGS[:at] + (BURST_PROG,) + TEST_PROGS[at:]
+    only with burst_rounds, dimm-remove.sh (before tree-mem-on-off.sh) only with dimm_mb."""
+    progs: tuple[str, ...] = TEST_PROGS
+    if profile.burst_rounds:
+        at = progs.index("isolation-race.sh") + 1
+        progs = progs[:at] + (BURST_PROG,) + progs[at:]
+    if profile.dimm_mb:
+        at = progs.index("tree-mem-on-off.sh")
+        progs = progs[:at] + (DIMM_PROG,) + progs[at:]
+    return progs
 
 
 def _environment() -> jinja2.Environment:
@@ -260,6 +288,9 @@ def _context(profile: Profile, dirname: str, timeout_s: int) -> dict[str, Any]:
         # Shell word lists are built here so templates only paste text.
         "cma_sizes_words": " ".join(str(size) for size in profile.cma_sizes),
         "kconfig_lines": kconfig_lines(profile),
+        "dimm_id": DIMM_ID,
+        "dimm_slot": DIMM_SLOT,
+        "dimm_remove_wait_s": DIMM_REMOVE_WAIT_S,
     }
 
 

@@ -29,13 +29,15 @@ import enum
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import ops, paths, protocol
+from generator import ops, paths, protocol, qmp
 from generator.errors import UserError
 
 QEMU = "qemu-system-x86_64"
@@ -55,6 +57,12 @@ CRASH_RE = re.compile(
 # QEMU's own complaints ("qemu-system-x86_64: -foo: invalid option", the KVM abort).
 QEMU_ERROR_RE = re.compile(r"^(qemu-system-\S+: |qemu: |error: failed to set MSR|Could not access KVM)")
 
+# Memory hotplug (the hotremove profile): -m 2G,slots=2,maxmem=4G leaves room
+# for DIMMs of up to 2 GiB in all; the guest onlines them into ZONE_MOVABLE.
+DIMM_SLOTS = 2
+MAX_MEMORY = "4G"
+MEMHP_CMDLINE = "memhp_default_state=online_movable"
+
 Progress = Callable[[float, str], None]  # (host seconds since start, console line)
 
 
@@ -70,6 +78,27 @@ class BootStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Dimm:
+    """A pc-dimm on a memory-backend-ram, cold-plugged on the command line.
+
+    id is what a guest may name in a device_del request (qmp.py); slot fixes
+    the ACPI memory device (_UID) the guest finds it by.
+    """
+
+    id: str
+    size_mb: int
+    slot: int = 0
+
+    @property
+    def memdev(self) -> str:
+        return f"{self.id}-ram"
+
+    def argv(self) -> list[str]:
+        return ["-object", f"memory-backend-ram,id={self.memdev},size={self.size_mb}M",
+                "-device", f"pc-dimm,id={self.id},memdev={self.memdev},slot={self.slot}"]
+
+
+@dataclass(frozen=True)
 class QemuParams:
     """Declarative x86_64 QEMU settings; argv() turns them into a command line."""
 
@@ -82,17 +111,28 @@ class QemuParams:
     cmdline: tuple[str, ...] = DEFAULT_CMDLINE
     extra_args: tuple[str, ...] = ()
     binary: str = QEMU
+    # DIMMs make the memory hotpluggable (slots, maxmem) and give the boot a
+    # QMP socket, so the guest can ask for their removal.
+    dimms: tuple[Dimm, ...] = ()
 
     def with_accel(self, accel: str) -> "QemuParams":
         return dataclasses.replace(self, accel=accel, cpu="host" if accel == "kvm" else "max")
 
-    def argv(self, bzimage: Path, initrd: Path, extra_cmdline: Sequence[str] = ()) -> list[str]:
+    def argv(self, bzimage: Path, initrd: Path, extra_cmdline: Sequence[str] = (),
+             qmp_socket: Path | None = None) -> list[str]:
         append = " ".join((*self.cmdline, *extra_cmdline))
+        memory = self.memory
+        hotplug: list[str] = []
+        if self.dimms:
+            memory = f"{memory},slots={DIMM_SLOTS},maxmem={MAX_MEMORY}"
+            hotplug = [arg for dimm in self.dimms for arg in dimm.argv()]
+        if qmp_socket is not None:
+            hotplug += ["-qmp", f"unix:{qmp_socket},server=on,wait=off"]
         return [
             self.binary, "-kernel", str(bzimage), "-initrd", str(initrd),
-            "-nographic", "-no-reboot", "-m", self.memory, "-smp", str(self.smp),
+            "-nographic", "-no-reboot", "-m", memory, "-smp", str(self.smp),
             "-net", "none", "-accel", self.accel, "-cpu", self.cpu,
-            *self.extra_args, "-append", append,
+            *hotplug, *self.extra_args, "-append", append,
         ]
 
 
@@ -108,6 +148,7 @@ class BootResult:
     boot_s: float | None = None  # host seconds to "DRAINLAB: boot" (kernel up, /init running)
     crash_line: str | None = None  # the first panic/oops/BUG line
     saw_done: bool = False
+    requests: tuple[qmp.HostRequest, ...] = ()  # guest requests to the host (drainlab-qmp:)
 
     @property
     def ok(self) -> bool:
@@ -117,6 +158,12 @@ class BootResult:
 def times_path(console_path: Path) -> Path:
     """The console again, each line prefixed with host seconds since QEMU started."""
     return console_path.with_name(console_path.name + ".times")
+
+
+def requests_path(console_path: Path) -> Path:
+    """The guest's host requests and what became of them, one JSON object a line
+    (written only when the guest made one)."""
+    return console_path.with_name(console_path.name + ".requests")
 
 
 def boot(
@@ -138,8 +185,15 @@ def boot(
     for what, path in (("kernel", bzimage), ("initramfs", initrd)):
         if not Path(path).is_file():
             raise UserError(f"{what} {path} not found", "build it first")
-    argv = params.argv(bzimage, initrd, extra_cmdline)
     console_path.parent.mkdir(parents=True, exist_ok=True)
+    # The QMP socket lives in a private temporary directory: a unix socket
+    # path must fit in 108 bytes, which a results directory may not.
+    qmp_dir = Path(tempfile.mkdtemp(prefix="drainlab-qmp-")) if params.dimms else None
+    qmp_socket = qmp_dir / "qmp.sock" if qmp_dir else None
+    device_ids = {d.id for d in params.dimms}
+    requests: list[qmp.HostRequest] = []
+    requests_path(console_path).unlink(missing_ok=True)  # an earlier boot's
+    argv = params.argv(bzimage, initrd, extra_cmdline, qmp_socket)
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     expired = threading.Event()
     boot_s: float | None = None
@@ -148,7 +202,12 @@ def boot(
     saw_done = False
 
     start = time.monotonic()
-    proc = ops.spawn(argv)
+    try:
+        proc = ops.spawn(argv)
+    except BaseException:
+        if qmp_dir is not None:
+            shutil.rmtree(qmp_dir, ignore_errors=True)
+        raise
 
     def _expire() -> None:
         expired.set()
@@ -171,6 +230,9 @@ def boot(
                 times.write(f"{now:9.3f} {text}\n")
                 if on_line is not None:
                     on_line(now, text)
+                req = qmp.handle_request(text, now, qmp_socket, device_ids, len(requests))
+                if req is not None:
+                    requests.append(req)
                 if boot_s is None and protocol.BOOT_RE.search(text):
                     boot_s = now
                 if crash_line is None and CRASH_RE.search(text):
@@ -190,7 +252,11 @@ def boot(
         if grace is not None:
             grace.cancel()
         ops.kill(proc)
+        if qmp_dir is not None:
+            shutil.rmtree(qmp_dir, ignore_errors=True)
     seconds = time.monotonic() - start
+    if requests:
+        requests_path(console_path).write_text("".join(r.to_json() + "\n" for r in requests))
     if expired.is_set():
         exit_code = None
 
@@ -205,7 +271,7 @@ def boot(
     else:
         status = BootStatus.CRASH
     return BootResult(status, seconds, console_path, tuple(argv), exit_code, params.accel,
-                      "\n".join(tail), boot_s, crash_line, saw_done)
+                      "\n".join(tail), boot_s, crash_line, saw_done, tuple(requests))
 
 
 # -- accelerator choice -----------------------------------------------------------

@@ -243,3 +243,11 @@ def test_export_lava_run_import(real_tree: Path, tmp_path: Path) -> None:
         shutil.copytree(out, DATA, ignore=shutil.ignore_patterns("artifacts", "build", "series",
                                                                   "kselftest"))
         shutil.copyfile(log, LOG)
+
+
+def test_export_refuses_a_profile_that_needs_qmp_before_any_work(tmp_path: Path) -> None:
+    """The hotremove profile's guest asks the host for device_del over QMP: a LAVA job cannot."""
+    done = run_gen("lava", "export", str(tmp_path / "out"), "--artifacts-url", "https://x.org/d",
+                   "--profile", "hotremove", cwd=tmp_path)
+    assert_one_line_error(done, "QMP")
+    assert not (tmp_path / "out").exists()

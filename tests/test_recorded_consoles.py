@@ -67,3 +67,25 @@ def test_no_drain_times_out_in_the_settled_round() -> None:
     assert "drainlab.mem-offline-stress.offline.memory12.r5.settled" in failed
     timeouts = [m for m in run.metrics() if m.op == "offline" and m.result == "timeout"]
     assert timeouts and all(m.counters.get("drains", 0) == 0 for m in timeouts)
+
+
+def test_hotremove_console_removes_the_dimm_and_asks_once() -> None:
+    """gen run --variants drain-in-callers --profile hotremove on the 6.1 tree: the DIMM's
+    four blocks offlined under churn, one device_del request, blocks gone, MemTotal -512 MiB."""
+    console, run = result_of("hotremove-drain-in-callers")
+    assert run.status == RunStatus.PASS
+    points = {p.path: p.status for p in run.points if ".dimm-remove." in p.path}
+    assert list(points.values()) == ["PASS"] * 3 and len(points) == 3, points
+    assert run.facts["dimm_blocks"] == "memory32,memory33,memory34,memory35"
+    assert run.facts["drop_kb"] == run.facts["dimm_kb"] == str(512 * 1024)
+    (remove,) = [m for m in run.metrics() if m.op == "remove"]
+    assert remove.ok and remove.counters["left"] == 0
+    # The host side, on the same lines: exactly one request, for drainlab's DIMM only.
+    from generator import qmp
+
+    lines = (RECORDED / "hotremove-drain-in-callers.log").read_text().splitlines()
+    asked = [r for r in (qmp.handle_request(ln, 0.0, None, {"dimm0"}, 0) for ln in lines) if r]
+    assert [(r.command, r.args, r.outcome) for r in asked] == [
+        ("device_del", ("dimm0",), "refused")]  # refused here: no QEMU, so no QMP socket
+    refused = [r for r in (qmp.handle_request(ln, 0.0, None, {"other"}, 0) for ln in lines) if r]
+    assert "not created by drainlab" in refused[0].detail

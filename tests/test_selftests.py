@@ -320,6 +320,9 @@ GOOD = {
     ({"kconfig": "debug.config"}, "kconfig must be a list"),
     ({"kconfig": ["../kconfig/debug.config"]}, "file names like debug.config"),
     ({"kconfig": ["nosuch.config"]}, "kconfig fragment nosuch.config is not in"),
+    ({"dimm_mb": 100}, "dimm_mb must be a multiple of 128"),
+    ({"dimm_mb": 4096}, "dimm_mb must be in 0..2048"),
+    ({"dimm_mb": -128}, "dimm_mb must be in 0..2048"),
 ])
 def test_bad_profiles_are_rejected_at_load(tmp_path: Path, change: dict, message: str) -> None:
     body = {**GOOD, **change}
@@ -397,8 +400,8 @@ def test_bad_dirname_is_a_user_error(tmp_path: Path, dirname: str) -> None:
 
 def test_every_template_is_rendered() -> None:
     templates = {p.name.removesuffix(".j2") for p in (templates_dir() / "kselftest").glob("*.j2")}
-    assert templates == set(selftests.TEST_PROGS + (selftests.BURST_PROG,) + selftests.TEST_FILES
-                            + selftests.DATA_FILES)
+    assert templates == set(selftests.TEST_PROGS + (selftests.BURST_PROG, selftests.DIMM_PROG)
+                            + selftests.TEST_FILES + selftests.DATA_FILES)
 
 
 def test_defaults_come_from_the_profile(bundle: selftests.SelftestBundle) -> None:
@@ -449,6 +452,10 @@ def test_shellcheck_would_catch_a_bashism(tmp_path: Path) -> None:
 def test_config_symbols_exist_in_the_6_1_tree(real_tree: Path, bundle: selftests.SelftestBundle) -> None:
     wanted = re.findall(r"^CONFIG_([A-Z0-9_]+)=y$", (bundle.directory / "config").read_text(), re.M)
     assert {"MEMORY_HOTREMOVE", "CMA_DEBUGFS", "FUNCTION_PROFILER", "DMA_CMA", "HUGETLBFS"} <= set(wanted)
+    # and every profile's fragments (generator/kconfig/*.config)
+    for fragment in sorted(selftests.KCONFIG_DIR.glob("*.config")):
+        wanted += re.findall(r"^CONFIG_([A-Z0-9_]+)=y$", fragment.read_text(), re.M)
+    assert "ACPI_HOTPLUG_MEMORY" in wanted
     defined: set[str] = set()
     for kconfig in real_tree.rglob("Kconfig*"):
         if kconfig.is_file():
@@ -1378,3 +1385,120 @@ def test_burst_skips_with_no_rounds(burst_bundle, fake_roots: Path, tmp_path: Pa
     standard_machine(fake_roots)
     run = run_script(burst_bundle, "pcp-burst.sh", shell, tmp_path, busybox_path, DRAINLAB_BURST_ROUNDS="0")
     assert run.rc == 4 and "burst_rounds is 0" in run.plan().directive.text, run.out
+
+
+# ------------------------------------------------------------- dimm-remove.sh
+
+@pytest.fixture(scope="module")
+def dimm_bundle(tmp_path_factory: pytest.TempPathFactory) -> selftests.SelftestBundle:
+    return selftests.render_selftests(tmp_path_factory.mktemp("render-dimm"), "hotremove")
+
+
+def test_hotremove_profile_installs_dimm_remove_and_its_kconfig(bundle, dimm_bundle) -> None:
+    prof = dimm_bundle.profile
+    assert prof.kconfig == ("hotremove.config",) and prof.dimm_mb == 512
+    assert selftests.kconfig_lines(prof) == ["CONFIG_ACPI_HOTPLUG_MEMORY=y", "CONFIG_PCI=y"]
+    config = (dimm_bundle.directory / "config").read_text()
+    assert config.endswith("CONFIG_ACPI_HOTPLUG_MEMORY=y\nCONFIG_PCI=y\n")
+    assert selftests.DIMM_PROG not in bundle.test_progs and QUICK.dimm_mb == 0
+    progs = dimm_bundle.test_progs
+    assert progs[-2:] == (selftests.DIMM_PROG, "tree-mem-on-off.sh")
+    assert (dimm_bundle.directory / selftests.DIMM_PROG).stat().st_mode & 0o111
+    smaller = selftests.Profile(**{**prof.__dict__, "dimm_mb": 128})
+    assert selftests.settings_timeout(prof) > selftests.settings_timeout(smaller)
+
+
+DIMM_KB = 256 * 1024  # the fake DIMM: two 128 MiB blocks
+
+
+def dimm_machine(root: Path, uid: str = "0x00", zone: str = "Movable") -> FakeMachine:
+    """standard_machine plus a 256 MiB DIMM: ACPI device PNP0C80:00 holding memory32-33."""
+    m = standard_machine(root)
+    acpi = m.sys / "bus/acpi/devices/PNP0C80:00"
+    acpi.mkdir(parents=True)
+    (acpi / "uid").write_text(uid + "\n")
+    for i, n in enumerate((32, 33)):
+        m.block(n, zone=zone)
+        (acpi / ("physical_node" if i == 0 else f"physical_node{i}")).symlink_to(m.memdir / f"memory{n}")
+    (m.root / "proc/meminfo").write_text(f"MemTotal: {2097152 + DIMM_KB} kB\nMemFree: 1500000 kB\n")
+    return m
+
+
+def run_dimm(dimm_bundle, shell: str, tmp_path: Path, busybox_path: str, host: FakeMachine | None,
+             **extra: str) -> Run:
+    """Run dimm-remove.sh; HOST (when given) plays drainlab's host: on the request
+    line it removes the DIMM's blocks and lowers MemTotal, as the kernel does."""
+    env = script_env(tmp_path, shell, busybox_path, **{"DRAINLAB_DIMM_MB": "256", **extra})
+    start = time.monotonic()
+    proc = subprocess.Popen(argv(shell, dimm_bundle.directory / "dimm-remove.sh"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=dimm_bundle.directory)
+    out = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.append(line)
+        if host is not None and line.strip() == "drainlab-qmp: device_del dimm0":
+            for n in (32, 33):
+                shutil.rmtree(host.memdir / f"memory{n}")
+            (host.root / "proc/meminfo").write_text("MemTotal: 2097152 kB\nMemFree: 1500000 kB\n")
+    rc = proc.wait(60)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert not leftover_processes(tmp_path), "a script left processes behind"
+    return Run(rc, "".join(out), err, time.monotonic() - start)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_dimm_offlined_under_churn_and_removed(dimm_bundle, fake_roots: Path, tmp_path: Path,
+                                                busybox_path: str, shell: str) -> None:
+    m = dimm_machine(fake_roots)
+    run = run_dimm(dimm_bundle, shell, tmp_path, busybox_path, m)
+    assert run.rc == 0, run.out + run.err
+    assert [r.description for r in run.results()] == [
+        "dimm/dimm0/found", "dimm/dimm0/offline", "dimm/dimm0/remove"]
+    assert all(r.ok for r in run.results()), run.out
+    assert run.fact("dimm_blocks") == "memory32,memory33" and run.fact("acpi") == "PNP0C80:00"
+    assert run.fact("dimm_bytes") == str(256 << 20) and run.fact("pageblocks") == "128"
+    assert run.fact("drop_kb") == str(DIMM_KB)
+    offs = metrics_of(run, "dimm/dimm0/offline")
+    assert [(o["block"], o["result"]) for o in offs] == [("memory32", "ok"), ("memory33", "ok")]
+    (remove,) = metrics_of(run, "dimm/dimm0/remove")
+    assert remove["op"] == "remove" and remove["result"] == "ok" and remove["left"] == "0"
+    # The request is a line of its own, exactly once.
+    assert run.out.splitlines().count("drainlab-qmp: device_del dimm0") == 1
+
+
+def test_dimm_that_is_never_removed_fails_and_is_put_back_online(dimm_bundle, fake_roots: Path,
+                                                                  tmp_path: Path, busybox_path: str) -> None:
+    m = dimm_machine(fake_roots)
+    run = run_dimm(dimm_bundle, "busybox", tmp_path, busybox_path, None, DRAINLAB_REMOVE_WAIT_S="1")
+    assert run.rc == 1
+    found, off, remove = run.results()
+    assert found.ok and off.ok and not remove.ok
+    assert "TIMEOUT 2 block(s) still in" in remove.directive.text
+    # The cleanup onlines what the script offlined: no memory is left offline.
+    assert (m.memdir / "memory32/state").read_text().strip() == "online_movable"
+
+
+@pytest.mark.parametrize(("uid", "zone", "extra", "why"), [
+    ("0x01", "Normal", {"DRAINLAB_DIMM_SLOT": "5"}, "no ACPI memory device (PNP0C80) for slot 5"),
+    ("0x00", "Normal", {}, "memory32 online=1 zone=Normal"),
+    ("0x00", "Movable", {"DRAINLAB_DIMM_MB": "512"}, "2 block(s) of 134217728 bytes"),
+])
+def test_dimm_not_as_expected_fails_every_point(dimm_bundle, fake_roots: Path, tmp_path: Path,
+                                                busybox_path: str, uid: str, zone: str,
+                                                extra: dict[str, str], why: str) -> None:
+    """A missing DIMM, one not in ZONE_MOVABLE, one of another size: never a silent skip,
+    and no request to the host."""
+    dimm_machine(fake_roots, uid=uid, zone=zone)
+    run = run_dimm(dimm_bundle, "busybox", tmp_path, busybox_path, None, **extra)
+    assert run.rc == 1 and not any(r.ok for r in run.results()), run.out
+    assert why in run.results()[0].directive.text, run.out
+    assert "drainlab-qmp:" not in run.out
+
+
+def test_the_only_memory_device_is_found_without_a_uid(dimm_bundle, fake_roots: Path, tmp_path: Path,
+                                                       busybox_path: str) -> None:
+    m = dimm_machine(fake_roots)
+    (m.sys / "bus/acpi/devices/PNP0C80:00/uid").unlink()
+    run = run_dimm(dimm_bundle, "busybox", tmp_path, busybox_path, m)
+    assert run.rc == 0 and all(r.ok for r in run.results()), run.out

@@ -29,6 +29,25 @@ def test_qemu_command_line() -> None:
     assert (kvm.accel, kvm.cpu) == ("kvm", "host") and params.accel == "tcg"
 
 
+def test_hotremove_command_line() -> None:
+    """The hotremove profile's QEMU: hotpluggable memory, one cold-plugged DIMM, a QMP socket."""
+    from generator.run import with_dimm
+
+    params = with_dimm(vm.QemuParams(smp=2), 512)
+    argv = params.argv(Path("/k/bzImage"), Path("/k/initrd.cpio"), qmp_socket=Path("/t/qmp.sock"))
+    assert argv[argv.index("-m") + 1] == "2G,slots=2,maxmem=4G"
+    at = argv.index("-object")
+    assert argv[at:at + 6] == [
+        "-object", "memory-backend-ram,id=dimm0-ram,size=512M",
+        "-device", "pc-dimm,id=dimm0,memdev=dimm0-ram,slot=0",
+        "-qmp", "unix:/t/qmp.sock,server=on,wait=off",
+    ]
+    assert argv[-1].split() == ["console=ttyS0", "movablecore=512M", "cma=64M@256M", "panic=-1",
+                                "loglevel=4", "memhp_default_state=online_movable"]
+    # Without a DIMM nothing changes: no slots, no QMP, no memhp.
+    assert with_dimm(vm.QemuParams(smp=2), 0) == vm.QemuParams(smp=2)
+
+
 def test_default_vcpus_never_exceed_host_cores() -> None:
     assert vm.QemuParams().smp == len(os.sched_getaffinity(0))
 
@@ -84,6 +103,30 @@ def test_qemu_failure_is_an_error(tmp_path: Path) -> None:
                "kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.\n")
     res = boot_fake(tmp_path, fake_qemu(tmp_path, console, rc=134))
     assert res.status == "error" and res.exit_code == 134
+
+
+def test_guest_requests_are_carried_out_or_recorded(tmp_path: Path) -> None:
+    """A console request line goes to QMP (here: no QEMU listens, so a QMP error);
+    a request for a device drainlab did not create is refused; both are recorded."""
+    console = ("DRAINLAB: boot uptime=0.5\ndrainlab-qmp: device_del dimm0\n"
+               "drainlab-qmp: device_del ide0\nDRAINLAB: done\n")
+    params = fake_qemu(tmp_path, console)
+    args = tmp_path / "args"
+    script = Path(params.binary)
+    script.write_text(script.read_text().replace("cat ", f"echo \"$@\" > '{args}'\ncat ", 1))
+    params = vm.QemuParams(binary=params.binary, smp=1, dimms=(vm.Dimm("dimm0", 256),))
+    res = boot_fake(tmp_path, params)
+    assert res.status == "ok"
+    first, second = res.requests
+    assert (first.outcome, first.args) == ("error", ("dimm0",)) and "QMP socket" in first.detail
+    assert (second.outcome, second.args) == ("refused", ("ide0",))
+    recorded = vm.requests_path(res.console_path).read_text().splitlines()
+    assert [r.split('"outcome": ')[1][:9] for r in recorded] == ['"error", ', '"refused"']
+    sock = args.read_text().split("-qmp unix:")[1].split(",")[0]
+    assert sock.endswith("/qmp.sock") and not Path(sock).parent.exists()  # removed after the boot
+    # A boot without requests leaves no requests file (an earlier boot's is removed).
+    res = boot_fake(tmp_path, fake_qemu(tmp_path, OK_CONSOLE))
+    assert res.requests == () and not vm.requests_path(res.console_path).exists()
 
 
 def test_watchdog_makes_a_hang_result(tmp_path: Path) -> None:
