@@ -19,6 +19,10 @@ from generator import inputs, paths
 from generator.errors import UserError
 
 NAME_RE = re.compile(r"^[a-z0-9-]+$")  # variant names become directory names
+# Names a results directory already uses for itself (series/, kselftest/,
+# report/) or that --variants reads as a keyword (all, none): no variant and
+# no --extra-series kernel may take one.
+RESERVED_NAMES = frozenset({"series", "kselftest", "report", "all", "none"})
 ANCHORS = (
     "after-call",
     "after-call-checked",
@@ -327,6 +331,9 @@ def _load_variant(path: Path, sites: dict[str, Site]) -> Variant:
     name = f.line_str("name", 64)
     if not NAME_RE.match(name):
         raise f.fail(f"invalid name {name!r}", "variant names are [a-z0-9-]+ (they become paths)")
+    if name in RESERVED_NAMES:
+        raise f.fail(f"name {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})",
+                     "rename the variant")
     target = f.strings("sites", required=False)
     for sid in target:
         if sid not in sites:

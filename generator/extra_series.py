@@ -16,14 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.catalog import RESERVED_NAMES
 from generator.errors import UserError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # a results directory name, like a variant's
 PATCH_RE = re.compile(r"^[0-9]{4}-[A-Za-z0-9._-]+\.patch$")  # git format-patch's file names
 EXPECT = "fail"
-# Names the results directory already uses for itself (series/, kselftest/,
-# report/) or that --variants reads as a keyword (all, none).
-RESERVED = frozenset({"series", "kselftest", "report", "all", "none"})
 PATCH_MAX = 32 << 20  # bytes per patch: a kernel commit's mail is KBs, a big one MBs
 
 
@@ -51,9 +49,9 @@ def load_extra_series(directory: Path, taken: Iterable[str]) -> ExtraSeries:
     if not NAME_RE.match(name):
         raise UserError(f"{option}: its name {name!r} is not [a-z0-9-] (it names the results)",
                         "rename the directory, e.g. leak-isolate")
-    if name in RESERVED:
+    if name in RESERVED_NAMES:
         raise UserError(f"{option}: {name!r} is a name gen run uses itself "
-                        f"({', '.join(sorted(RESERVED))})", "rename the directory, e.g. leak-isolate")
+                        f"({', '.join(sorted(RESERVED_NAMES))})", "rename the directory, e.g. leak-isolate")
     if name in set(taken):
         raise UserError(f"{option}: {name!r} is already a variant's or another series' name",
                         "rename the directory")

@@ -59,6 +59,9 @@ def test_user_directory_adds_a_variant_without_python(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, needle", [
     (VALID.replace("sites: [S2]", "sites: [S9]"), "unknown site 'S9'"),
     (VALID.replace("name: my-variant", "name: ../evil"), "invalid name"),
+    # Names the results directory or --variants already use: series/ would be overwritten.
+    (VALID.replace("name: my-variant", "name: series"), "name 'series' is reserved"),
+    (VALID.replace("name: my-variant", "name: all"), "name 'all' is reserved"),
     (VALID.replace("  - sites: [S1, S2, S2z, S3o, S3c, S4, P]", "  - sites: [S1]"),
      "cover every site exactly once"),
     (VALID + "colour: blue\n", "unknown key(s) colour"),
