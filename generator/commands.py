@@ -415,10 +415,13 @@ def _validate_run(args: argparse.Namespace) -> None:
         if not args.extra_series:
             raise UserError("--variants none runs nothing without --extra-series",
                             "name variants, or add --extra-series DIR")
-    else:
+    elif len(names) > 1 and {"all", "none"} & set(names):
+        # A keyword in a list read as an unknown variant named 'all'.
+        raise UserError(f"--variants {args.variants!r}: all and none stand alone, not in a list",
+                        "pass all, none (with --extra-series) or variant names")
+    elif names != ["all"]:
         for name in names:
-            if name != "all" or len(names) > 1:
-                catalog.variant(name)
+            catalog.variant(name)
     from generator.selftests import load_profile
 
     load_profile(args.profile)

@@ -297,6 +297,8 @@ def test_bad_selftests_out_is_found_before_the_series_is_written(fake_tree: Path
     (["--watchdog", "nan"], "--watchdog nan: must be more than 0"),
     (["--variants", ","], "names no variant"),
     (["--variants", "no-drain,bogus"], "unknown variant 'bogus'"),
+    (["--variants", "all,none"], "all and none stand alone"),
+    (["--variants", "drain-again,all"], "all and none stand alone"),
     (["--profile", "nope"], "unknown selftest profile 'nope'"),
     (["--catalog", "no/such/dir"], "--catalog"),
     (["--base=--output=x"], "is not a revision"),
