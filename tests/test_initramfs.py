@@ -70,6 +70,9 @@ def test_init_prints_the_protocol_markers() -> None:
                    "mount -t devtmpfs", "mount -t tmpfs tmpfs /tmp"):
         assert needle in text, needle
     assert "timeout" not in initramfs.render_init(["a.sh"], "x").split("DRAINLAB: begin")[1]
+    # The boot marker starts a line even when the firmware left one open (a
+    # console recorded here: "Booting from ROM..<ESC>c<ESC>[2J.DRAINLAB: boot").
+    assert '\necho\necho "DRAINLAB: boot uptime=$up"\n' in text
 
 
 @pytest.mark.parametrize("bad", ["a b", "../x", "x;reboot", "$(id)", ""])
