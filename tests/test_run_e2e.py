@@ -374,3 +374,24 @@ def test_sigterm_during_a_boot_stops_qemu(real_tree: Path, tmp_path: Path) -> No
     assert not Path(f"/proc/{qemu[0]}").exists(), "QEMU outlived gen"
     assert not list((tmp_path / "r").rglob("results.json")), "a run that did not finish was recorded"
     assert list(scratch.iterdir()) == []
+
+
+def test_hotremove_offlines_and_removes_a_real_dimm(real_tree: Path, tmp_path: Path) -> None:
+    """The hotremove profile on the real tree: QEMU cold-plugs a 512 MiB pc-dimm, the guest
+    offlines its blocks under churn and asks for device_del over QMP; the run passes only
+    if the blocks leave sysfs and MemTotal drops by the DIMM's size. Its own kernel config
+    (ACPI_HOTPLUG_MEMORY, PCI): one more cold build on an empty cache (~200 s here)."""
+    for tool in RUN_TOOLS:
+        need_tool(tool)
+    run = run_gen("run", "--tree", str(real_tree), "--variants", "drain-in-callers",
+                  "--profile", "hotremove", "--results", "results", cwd=tmp_path, timeout=3000)
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
+    (result,) = run_mod.recorded_runs(tmp_path / "results", ["drain-in-callers"])
+    assert result.status == RunStatus.PASS, result.points
+    host = [p for p in result.points if p.path.startswith("drainlab.host.")]
+    assert [p.status for p in host] == ["PASS"], host  # one device_del, carried out
+    blocks = result.facts["dimm_blocks"].split(",")
+    offlines = [m for m in result.metrics() if m.test == "dimm/dimm0/offline"]
+    assert sorted(m.block for m in offlines) == sorted(blocks)
+    assert all(m.ok and m.counters["drains"] == 1 for m in offlines), offlines
+    assert result.facts["drop_kb"] == result.facts["dimm_kb"] == str(512 * 1024)
