@@ -34,6 +34,9 @@ STAGES = ("apply", "build", "initramfs", "boot", "test")
 # Kernel messages that mean the guest crashed, and ones that mean it stopped making progress.
 CRASH_KINDS = frozenset({"panic", "oops", "bug"})
 HANG_KINDS = frozenset({"soft-lockup", "hung-task", "rcu-stall"})
+# A program's exit status when /init's `timeout` stopped it: busybox sends
+# SIGTERM (128 + 15); coreutils' timeout exits 124.
+SCRIPT_TIMEOUT_RCS = frozenset({124, 143})
 # Kernel messages that mean the tested code misbehaved but the run went on: FAIL.
 FAIL_KINDS = frozenset({"warning", "page-type", "pfns-busy-storm"})
 LEAK_POINT = "leak"  # <script>.leak.<op>.<invariant>.<zone>: a '# leak' line (protocol.py)
@@ -448,6 +451,15 @@ def _script_point(seg: ScriptSegment, prefix: str, leaves: list[ktap.Test]) -> T
         got = f"{len(leaves)} of {plan} results" if plan is not None else f"{len(leaves)} results"
         return TestPoint(path, "ERROR", None,
                          f"no end marker: the guest stopped during {seg.script} ({got})")
+    if seg.rc in SCRIPT_TIMEOUT_RCS:
+        # /init runs each program under busybox `timeout` (settings_timeout()):
+        # an operation that never returned, like kselftest's "# TIMEOUT", is
+        # the kernel's failure, not drainlab's (a script of the tree under
+        # test has no per-operation timeout of its own).
+        cut = "; ".join(seg.tap.anomalies[:2])
+        return TestPoint(path, "FAIL", seconds,
+                         f"TIMEOUT: killed by the per-script limit (exit {seg.rc})"
+                         + (f"; {cut}" if cut else ""))
     if seg.tap.anomalies:
         return TestPoint(path, "ERROR", seconds, "; ".join(seg.tap.anomalies[:5]))
     if not leaves:

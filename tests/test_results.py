@@ -118,6 +118,23 @@ def test_unexplained_nonzero_exit_is_a_failure() -> None:
     assert run.status == RunStatus.FAIL
 
 
+def test_a_script_killed_by_the_per_script_timeout_is_a_failure() -> None:
+    """Recorded here: the tree's mem-on-off-test.sh on the no-drain kernel, its offline
+    of a Movable block never returning, killed by /init's timeout before its result."""
+    text = ("DRAINLAB: boot uptime=1\nDRAINLAB: begin tree-mem-on-off.sh\nTAP version 13\n1..1\n"
+            "# online->offline memory0\n# -> Failure\nTerminated\n\n"
+            "DRAINLAB: end tree-mem-on-off.sh rc=143 ms=140560\nDRAINLAB: done\n")
+    run = results.build_run_result(meta(), OK_STAGES, collect.parse_console(text))
+    point = next(p for p in run.points if p.path == "drainlab.tree-mem-on-off.script")
+    assert point.status == "FAIL" and point.message.startswith("TIMEOUT: killed by the per-script")
+    assert "missing result for test 1 of 1" in point.message
+    assert run.status == RunStatus.FAIL
+    # Any other exit with a result missing stays an error of the run.
+    broken = text.replace("rc=143", "rc=2")
+    run = results.build_run_result(meta(), OK_STAGES, collect.parse_console(broken))
+    assert run.status == RunStatus.ERROR
+
+
 @pytest.mark.parametrize("component, expected", [
     ("mem-offline-stress", "mem-offline-stress"),
     ("mem-on-off-test.sh", "mem-on-off-test_sh"),
