@@ -252,8 +252,8 @@ def settings_timeout(profile: Profile) -> int:
     errors = (probed * 2 + 8 + 3 * 3) * TYPICAL_OP_S + blocks * per_timeout
     burst = probed * 2 * TYPICAL_OP_S + blocks * profile.max_timeouts * per_timeout
     burst += blocks * profile.burst_rounds * (BURST_FILL_S + 2 * TYPICAL_OP_S)
-    # dimm-remove.sh: the DIMM's blocks offline under churn, each may time
-    # out, then the wait for the host to remove them.
+    # dimm-remove.sh: one churn pass, the DIMM's blocks offline (settled, then
+    # under churn), each may time out, then the wait for the host to remove them.
     dimm_blocks = profile.dimm_mb // MIN_BLOCK_MB
     dimm = dimm_blocks * (TYPICAL_OP_S + profile.op_timeout_s + TIMEOUT_SLACK_S) + DIMM_REMOVE_WAIT_S
     worst = SETUP_S + max(mem, cma, race, errors, burst if profile.burst_rounds else 0,

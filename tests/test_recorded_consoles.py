@@ -71,7 +71,8 @@ def test_no_drain_times_out_in_the_settled_round() -> None:
 
 def test_hotremove_console_removes_the_dimm_and_asks_once() -> None:
     """gen run --variants drain-in-callers --profile hotremove on the 6.1 tree: the DIMM's
-    four blocks offlined under churn, one device_del request, blocks gone, MemTotal -512 MiB."""
+    four blocks offlined (two settled, two under churn), one device_del request, blocks
+    gone, MemTotal -512 MiB."""
     console, run = result_of("hotremove-drain-in-callers")
     assert run.status == RunStatus.PASS
     points = {p.path: p.status for p in run.points if ".dimm-remove." in p.path}
@@ -89,3 +90,20 @@ def test_hotremove_console_removes_the_dimm_and_asks_once() -> None:
         ("device_del", ("dimm0",), "refused")]  # refused here: no QEMU, so no QMP socket
     refused = [r for r in (qmp.handle_request(ln, 0.0, None, {"other"}, 0) for ln in lines) if r]
     assert "not created by drainlab" in refused[0].detail
+
+
+def test_hotremove_no_drain_times_out_on_the_settled_dimm_block() -> None:
+    """gen run --variants no-drain --profile hotremove on the 6.1 tree: the DIMM's first
+    block, offlined right after a churn pass, never isolates (a page of the churn on a pcp
+    list: test_pages_isolated() thousands of times, no drain); the host is never asked."""
+    console, run = result_of("hotremove-no-drain")
+    assert run.status == RunStatus.FAIL
+    points = {p.path: p for p in run.points if ".dimm-remove." in p.path}
+    offline = points["drainlab.dimm-remove.dimm.dimm0.offline"]
+    # A "# TIMEOUT" directive is an ERROR point (ktap.py, as kselftest means it); the run FAILs.
+    assert offline.status == "ERROR" and "TIMEOUT memory32 offline (settled)" in offline.message
+    (stuck,) = [m for m in run.metrics() if m.test == "dimm/dimm0/offline"]
+    assert stuck.result == "timeout" and stuck.counters["drains"] == 0
+    assert stuck.counters["test_pages_isolated"] > 1000
+    lines = (RECORDED / "hotremove-no-drain.log").read_text().splitlines()
+    assert not any(ln.startswith("drainlab-qmp:") for ln in lines)

@@ -1459,8 +1459,10 @@ def test_dimm_offlined_under_churn_and_removed(dimm_bundle, fake_roots: Path, tm
     assert run.fact("dimm_blocks") == "memory32,memory33" and run.fact("acpi") == "PNP0C80:00"
     assert run.fact("dimm_bytes") == str(256 << 20) and run.fact("pageblocks") == "128"
     assert run.fact("drop_kb") == str(DIMM_KB)
+    # The lower half settled after one churn pass (round 1), the rest under churn (round 2).
     offs = metrics_of(run, "dimm/dimm0/offline")
-    assert [(o["block"], o["result"]) for o in offs] == [("memory32", "ok"), ("memory33", "ok")]
+    assert [(o["op"], o["block"], o["round"], o["result"]) for o in offs] == [
+        ("offline", "memory32", "1", "ok"), ("offline", "memory33", "2", "ok")]
     (remove,) = metrics_of(run, "dimm/dimm0/remove")
     assert remove["op"] == "remove" and remove["result"] == "ok" and remove["left"] == "0"
     # The request is a line of its own, exactly once.
@@ -1477,6 +1479,23 @@ def test_dimm_that_is_never_removed_fails_and_is_put_back_online(dimm_bundle, fa
     assert "TIMEOUT 2 block(s) still in" in remove.directive.text
     # The cleanup onlines what the script offlined: no memory is left offline.
     assert (m.memdir / "memory32/state").read_text().strip() == "online_movable"
+
+
+def test_a_settled_offline_that_never_returns_fails_and_asks_nothing(
+        dimm_bundle, fake_roots: Path, tmp_path: Path, busybox_path: str) -> None:
+    """The first block is offlined right after a churn pass; an offline that never
+    returns there (the no-drain kernel's way) is a TIMEOUT of the offline point, and the
+    host is never asked to remove a DIMM that is still online."""
+    m = dimm_machine(fake_roots)
+    (m.memdir / "memory32/state").unlink()
+    os.mkfifo(m.memdir / "memory32/state")
+    run = run_dimm(dimm_bundle, "busybox", tmp_path, busybox_path, None, DRAINLAB_OP_TIMEOUT="1")
+    assert run.rc == 1
+    found, off, remove = run.results()
+    assert found.ok and not off.ok and not remove.ok
+    assert "TIMEOUT memory32 offline (settled) after 1 s" in off.directive.text, run.out
+    assert [o["block"] for o in metrics_of(run, "dimm/dimm0/offline")] == ["memory32"]
+    assert "drainlab-qmp:" not in run.out
 
 
 @pytest.mark.parametrize(("uid", "zone", "extra", "why"), [
