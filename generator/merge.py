@@ -59,12 +59,11 @@ def find_results(directory: Path) -> list[Path]:
 
 
 def _read(path: Path, source: Path) -> LoadedRun:
-    from generator.report.inputs import read_validated
+    from generator.report.inputs import check_run
 
     try:
-        res.read_results(path)  # bounded, a regular file
-        # the checks gen report makes: a variant and trial safe as file names
-        run = read_validated(path)
+        # Bounded, a regular file; then the checks gen report makes on the values.
+        run = check_run(path, res.read_results(path))
     except UserError as err:
         problem = err.problem if err.problem.startswith(str(path)) else f"{path}: {err.problem}"
         raise UserError(problem, err.fix or

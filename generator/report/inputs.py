@@ -56,6 +56,15 @@ def read_validated(path: Path) -> RunResult:
         raise UserError(f"cannot read {path}: {err.strerror}") from err
     except UserError as err:
         raise UserError(f"{path}: {err.problem}", err.fix) from err
+    return check_run(path, run)
+
+
+def check_run(path: Path, run: RunResult) -> RunResult:
+    """RUN as read from PATH, if its values are ones gen run writes: a variant name
+    and trial safe as file names, latencies and counters in range.
+
+    Raise: UserError naming path.
+    """
     if not VARIANT_RE.match(run.meta.variant):
         raise UserError(f"{path}: variant name {run.meta.variant!r} is not [A-Za-z0-9._-]",
                         "results files name catalog variants")
